@@ -1,0 +1,153 @@
+"""``LanguageModelTask``: the one LightningModule that trains any registered language model.
+
+The wrapped network is a plain ``nn.Module`` with ``forward(ids (B, T), state) -> (logits
+(B, T, V), state)`` and ``init_state(batch_size)``; this class adds the loss, the
+truncated-BPTT state carry, the optimiser and LR schedule, and the metrics. Perplexity is
+token-weighted over the whole split (torchmetrics sums log-probs and counts, across ranks
+too), never an average of batch averages.
+"""
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MeanMetric
+from torchmetrics.text import Perplexity
+
+from seqzoo.data.lm import IGNORE_INDEX
+
+__all__ = ["LanguageModelTask", "detach_state", "OPTIMIZERS"]
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+
+
+def detach_state(state):
+    """Cut the graph at the batch boundary (truncated BPTT); works on tensors and tuples."""
+    if state is None:
+        return None
+    if isinstance(state, torch.Tensor):
+        return state.detach()
+    return tuple(detach_state(s) for s in state)
+
+
+class LanguageModelTask(L.LightningModule):
+    """Training, evaluation and optimisation shared by every LM family.
+
+    Subclasses build ``self.net`` in ``__init__`` and call ``save_hyperparameters()``.
+
+    Args:
+        optimizer: ``sgd``, ``adam`` or ``adamw``.
+        lr: learning rate (of the mean per-token loss).
+        momentum: SGD momentum.
+        weight_decay: L2 / decoupled weight decay.
+        lr_decay: multiply the LR by this once per epoch from epoch ``decay_start`` on
+            (Zaremba et al. 2014); 1.0 keeps it constant.
+        decay_start: first epoch (1-based) trained at the decayed LR is ``decay_start + 1``.
+    """
+
+    net: nn.Module
+
+    def __init__(self, optimizer: str = "sgd", lr: float = 20.0, momentum: float = 0.0,
+                 weight_decay: float = 0.0, lr_decay: float = 1.0, decay_start: int = 0):
+        super().__init__()
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+        self.optim_args = dict(optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                               lr_decay=lr_decay, decay_start=decay_start)
+        self.train_nll = MeanMetric()
+        self.valid_ppl = Perplexity(ignore_index=IGNORE_INDEX)
+        self.test_ppl = Perplexity(ignore_index=IGNORE_INDEX)
+        self._state = {}
+
+    def forward(self, input_ids: torch.Tensor, state=None):
+        """(B, T) int64 -> logits (B, T, V) float, new state."""
+        return self.net(input_ids, state)
+
+    # -- state carry -----------------------------------------------------------------------------
+    def _step(self, batch: dict, split: str):
+        ids, targets = batch["input_ids"], batch["targets"]
+        stream = "lengths" not in batch  # sentence batches start from a fresh state
+        state = self._state.get(split) if stream else None
+        if state is not None and _batch_size(state) != ids.shape[0]:
+            state = None
+        logits, state = self(ids, state)
+        if stream:
+            self._state[split] = detach_state(state)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                               ignore_index=IGNORE_INDEX)
+        return logits, loss, targets
+
+    def _reset(self, split: str):
+        self._state.pop(split, None)
+
+    def on_train_epoch_start(self):
+        self._reset("train")
+
+    def on_validation_epoch_start(self):
+        self._reset("valid")
+
+    def on_test_epoch_start(self):
+        self._reset("test")
+
+    # -- steps -----------------------------------------------------------------------------------
+    def training_step(self, batch, batch_idx):
+        _, loss, targets = self._step(batch, "train")
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss is {loss.item()} at step {self.global_step}: stopping "
+                                     f"(lower the learning rate or clip gradients)")
+        n = (targets != IGNORE_INDEX).sum()
+        self.train_nll.update(loss.detach(), n)
+        self.log("train_loss", loss, prog_bar=True)
+        return loss
+
+    def on_train_epoch_end(self):
+        nll = self.train_nll.compute()
+        self.log("train_perplexity", torch.exp(nll), sync_dist=False)
+        self.train_nll.reset()
+
+    def validation_step(self, batch, batch_idx):
+        logits, loss, targets = self._step(batch, "valid")
+        self.valid_ppl.update(logits, targets)
+        self.log("valid_perplexity", self.valid_ppl, prog_bar=True)
+
+    def test_step(self, batch, batch_idx):
+        logits, loss, targets = self._step(batch, "test")
+        self.test_ppl.update(logits, targets)
+        self.log("test_perplexity", self.test_ppl)
+
+    # -- optimisation ----------------------------------------------------------------------------
+    def configure_optimizers(self):
+        a = self.optim_args
+        if a["optimizer"] == "sgd":
+            opt = torch.optim.SGD(self.parameters(), lr=a["lr"], momentum=a["momentum"],
+                                  weight_decay=a["weight_decay"])
+        elif a["optimizer"] == "adam":
+            opt = torch.optim.Adam(self.parameters(), lr=a["lr"], weight_decay=a["weight_decay"])
+        else:
+            opt = torch.optim.AdamW(self.parameters(), lr=a["lr"], weight_decay=a["weight_decay"])
+        decay, start = a["lr_decay"], a["decay_start"]
+        # LambdaLR's epoch e is 0-based: epochs 1..start keep the LR, epoch start+1 gets lr * decay.
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: decay ** max(0, e + 1 - start))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+    # -- perplexity of a whole split, outside the Trainer -----------------------------------------
+    @torch.no_grad()
+    def evaluate_stream(self, batches) -> dict:
+        """Token-weighted perplexity over an iterable of stream batches (state carried)."""
+        was_training, state, nll, n = self.training, None, 0.0, 0
+        self.eval()
+        for b in batches:
+            logits, state = self(b["input_ids"].to(self.device), state)
+            t = b["targets"].to(self.device)
+            nll += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t.reshape(-1),
+                                   ignore_index=IGNORE_INDEX, reduction="sum").item()
+            n += int((t != IGNORE_INDEX).sum())
+        self.train(was_training)
+        return {"perplexity": math.exp(nll / n), "nll": nll, "tokens": n}
+
+
+def _batch_size(state) -> int:
+    return state.shape[1] if isinstance(state, torch.Tensor) else _batch_size(state[0])

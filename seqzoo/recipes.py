@@ -1,0 +1,173 @@
+"""Run a recipe folder and write its result table.
+
+A recipe folder holds ``recipe.yaml`` (the runs, with the paper's figures) and one YAML config
+per neural run. ``reproduce`` runs them, merges each run into ``results.json`` by name (so
+runs can be done one at a time, on different machines), then writes ``results.md`` (ours
+beside the paper's) and ``valid_perplexity.png`` (validation perplexity per epoch for the
+neural runs, the n-gram runs as flat lines).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import yaml
+
+__all__ = ["reproduce", "run_fit", "device_name", "History", "write_results"]
+
+
+def device_name() -> str:
+    import torch
+    if torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def _history_callback():
+    from lightning.pytorch.callbacks import Callback
+
+    class History(Callback):
+        """Per-epoch values of the logged metrics (validation perplexity, train perplexity)."""
+
+        def __init__(self):
+            self.epochs: list[dict] = []
+
+        def on_validation_epoch_end(self, trainer, pl_module):
+            if trainer.sanity_checking:
+                return
+            m = {k: float(v) for k, v in trainer.callback_metrics.items() if k.endswith("perplexity")}
+            self.epochs.append({"epoch": trainer.current_epoch + 1, **m})
+
+    return History()
+
+
+History = _history_callback
+
+
+def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: list[str] | None = None) -> dict:
+    """Train with a LightningCLI config, test the final model; one results.json run (without name)."""
+    from seqzoo.cli import _lightning_cli
+
+    args = ["--config", str(config)] + (["--data.data_dir", data_dir] if data_dir else []) + list(overrides or [])
+    history = _history_callback()
+    start = time.perf_counter()
+    cli = _lightning_cli(args, run=False)
+    cli.trainer.callbacks.append(history)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    test = cli.trainer.test(cli.model, datamodule=cli.datamodule)[0]
+    wall = time.perf_counter() - start
+    valid = history.epochs[-1]["valid_perplexity"] if history.epochs else None
+    return {"config": str(config), "dataset": cli.datamodule.hparams.dataset,
+            "metrics": {"valid_perplexity": valid, "test_perplexity": float(test["test_perplexity"])},
+            "epochs": cli.trainer.current_epoch, "wall_seconds": round(wall, 1), "device": device_name(),
+            "history": history.epochs, "checkpoint_dir": cli.trainer.log_dir}
+
+
+def _load_results(path: Path) -> dict:
+    if path.exists():
+        return json.loads(path.read_text())
+    return {"runs": []}
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_results(folder: Path, run: dict) -> dict:
+    """Merge one run into ``folder/results.json`` (replacing a run of the same name)."""
+    path = folder / "results.json"
+    results = _load_results(path)
+    results["runs"] = [r for r in results["runs"] if r["name"] != run["name"]] + [run]
+    _atomic_write(path, json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def _fmt(x) -> str:
+    return "" if x is None else f"{x:.1f}"
+
+
+def write_report(folder: Path, recipe: dict) -> None:
+    """``results.md``: one row per run, ours beside the paper's; and the validation plot."""
+    results = _load_results(folder / "results.json")
+    by_name = {r["name"]: r for r in results["runs"]}
+    lines = [f"# {recipe.get('title', folder.name)}", "",
+             "Measured by `seqzoo reproduce " + str(folder) + "`; every figure comes from `results.json`.", "",
+             "| run | model | valid ppl | test ppl | paper valid | paper test | epochs | wall (s) | device |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for spec in recipe["runs"]:
+        r, paper = by_name.get(spec["name"]), spec.get("paper", {})
+        m = r["metrics"] if r else {}
+        lines.append(f"| {spec['name']} | {spec.get('model', '')} | {_fmt(m.get('valid_perplexity'))} | "
+                     f"{_fmt(m.get('test_perplexity'))} | {_fmt(paper.get('valid_perplexity'))} | "
+                     f"{_fmt(paper.get('test_perplexity'))} | {r['epochs'] if r else 'not run'} | "
+                     f"{r['wall_seconds'] if r else ''} | {r['device'] if r else ''} |")
+    if recipe.get("notes"):
+        lines += ["", recipe["notes"].strip()]
+    _atomic_write(folder / "results.md", "\n".join(lines) + "\n")
+    _plot(folder, results)
+
+
+def _plot(folder: Path, results: dict) -> None:
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # matplotlib is a dev extra
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    neural = [r for r in results["runs"] if r.get("history")]
+    for r in neural:
+        xs = [h["epoch"] for h in r["history"]]
+        ax.plot(xs, [h["valid_perplexity"] for h in r["history"]], marker="o", ms=3, label=r["name"])
+    for r in results["runs"]:
+        if not r.get("history") and r["metrics"].get("valid_perplexity"):
+            ax.axhline(r["metrics"]["valid_perplexity"], ls="--", lw=1, color="gray")
+            ax.annotate(r["name"], (1, r["metrics"]["valid_perplexity"]), fontsize=8, va="bottom")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation perplexity")
+    ax.set_yscale("log")
+    ax.set_title(f"{folder.name}: validation perplexity per epoch (dashed: n-gram)")
+    if neural:
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(folder / "valid_perplexity.png", dpi=110)
+    plt.close(fig)
+
+
+def reproduce(recipe_dir: str | os.PathLike, only: list[str] | None = None, include_large: bool = False,
+              data_dir: str | None = None, report_only: bool = False, overrides: list[str] | None = None) -> dict:
+    folder = Path(recipe_dir)
+    spec_path = folder / "recipe.yaml"
+    if not spec_path.exists():
+        raise FileNotFoundError(f"no recipe.yaml in {folder}")
+    recipe = yaml.safe_load(spec_path.read_text())
+    names = [r["name"] for r in recipe["runs"]]
+    for n in only or []:
+        if n not in names:
+            raise ValueError(f"recipe {folder} has no run {n!r}; runs: {', '.join(names)}")
+    dataset = recipe.get("dataset")
+    for spec in ([] if report_only else recipe["runs"]):
+        if only is not None and spec["name"] not in only:
+            continue
+        if only is None and spec.get("large") and not include_large:
+            print(f"skipping {spec['name']}: too large for a CPU (pass --all, or --only {spec['name']})")
+            continue
+        print(f"== {spec['name']}")
+        if spec.get("kind") == "ngram":
+            from seqzoo.cli import run_ngram
+            r = run_ngram(dataset, spec["order"], spec.get("smoothing", "modified-kn"), data_dir)
+            run = {"config": f"seqzoo ngram --dataset {dataset} --order {spec['order']} --smoothing "
+                             f"{spec.get('smoothing', 'modified-kn')}", "dataset": dataset,
+                   "metrics": {"valid_perplexity": r["perplexity"]["valid"],
+                               "test_perplexity": r["perplexity"]["test"]},
+                   "epochs": 1, "wall_seconds": r["seconds"], "device": device_name()}
+        else:
+            run = run_fit(folder / spec["config"], data_dir, overrides)
+        write_results(folder, {"name": spec["name"], **run})
+    write_report(folder, recipe)
+    return _load_results(folder / "results.json")
