@@ -83,6 +83,13 @@ class LanguageModelTask(L.LightningModule):
     def _reset(self, split: str):
         self._state.pop(split, None)
 
+    def on_fit_start(self):
+        # A validate() / test() before fit() leaves metric states made under inference_mode,
+        # which fit's validation (under no_grad) may not update in place: make them anew.
+        for m in (self.train_nll, self.valid_ppl, self.test_ppl):
+            m.reset()
+        self._state.clear()
+
     def on_train_epoch_start(self):
         self._reset("train")
 

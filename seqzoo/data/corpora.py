@@ -116,7 +116,7 @@ def _lee_tokenise(batch):
 
 
 def load_corpus(name: str, data_dir: str | os.PathLike | None = None, splits=SPLITS, cache_dir=None):
-    """``DatasetDict`` with a ``text`` column for the requested ``splits``.
+    """``DatasetDict`` with a ``text`` column for the requested ``splits`` (``None``: all there are).
 
     >>> ds = load_corpus("ptb", data_dir="../shared/data")   # doctest: +SKIP
     >>> ds["train"][1]["text"]                                  # doctest: +SKIP
@@ -149,6 +149,7 @@ def load_corpus(name: str, data_dir: str | os.PathLike | None = None, splits=SPL
         known = ", ".join(sorted(CORPORA))
         raise ValueError(f"unknown dataset {name!r}; known: {known}; or a path to a .txt file or to a "
                          f"folder with train.txt / valid.txt / test.txt")
+    splits = list(ds) if splits is None else splits
     missing = [s for s in splits if s not in ds]
     if missing:
         raise ValueError(f"dataset {name!r} has no split {missing[0]!r}; available: {', '.join(ds)}")

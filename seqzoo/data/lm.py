@@ -119,7 +119,10 @@ class LanguageModelDataModule(L.LightningDataModule):
     # -- vocab and ids ---------------------------------------------------------------------------
     def _corpus(self):
         if self._ds is None:
-            self._ds = load_corpus(self.hparams.dataset, self.hparams.data_dir)
+            self._ds = load_corpus(self.hparams.dataset, self.hparams.data_dir, splits=None)
+            if "train" not in self._ds:
+                raise ValueError(f"dataset {self.hparams.dataset!r} has no split 'train'; "
+                                 f"available: {', '.join(self._ds)}")
         return self._ds
 
     def prepare_vocab(self) -> Vocab:
@@ -162,6 +165,9 @@ class LanguageModelDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, batch_size: int) -> DataLoader:
         self.setup()
+        if split not in self.ids:
+            raise ValueError(f"dataset {self.hparams.dataset!r} has no split {split!r}; "
+                             f"available: {', '.join(self.ids)}")
         v, (rank, world) = self.vocab, self._rank()
         if self.hparams.mode == "stream":
             ds = StreamBatches(self.ids[split], batch_size, self.hparams.bptt, v.eos_id, v.pad_id, rank, world)

@@ -1,0 +1,92 @@
+"""The seqzoo command: verbs, recipes, and one-line errors on bad input."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from seqzoo.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = ["--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false", "--trainer.logger", "false",
+        "--trainer.enable_checkpointing", "false", "--trainer.enable_model_summary", "false"]
+
+
+def test_console_script_lists_verbs_and_models():
+    out = subprocess.run([sys.executable, "-m", "seqzoo.cli"], capture_output=True, text=True, check=True).stdout
+    assert "fit" in out and "ngram" in out and "reproduce" in out
+    out = subprocess.run([sys.executable, "-m", "seqzoo.cli", "list", "lstm*"], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["lstm_lm_2x1500", "lstm_lm_2x200", "lstm_lm_2x650"]
+
+
+def test_unknown_verb(capsys):
+    assert main(["trian"]) == 2
+    assert "unknown verb 'trian'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("config", sorted((REPO / "recipes").glob("*/*.yaml")), ids=lambda p: p.name)
+def test_every_recipe_config_instantiates(config, tiny_corpus):
+    """A config whose keys drift from the code fails here, not after an hour of training."""
+    spec = yaml.safe_load(config.read_text())
+    if "model" not in spec:  # recipe.yaml: the run table, checked below
+        pytest.skip("not a LightningCLI config")
+    from seqzoo.cli import _lightning_cli
+    cli = _lightning_cli(["--config", str(config), "--data.dataset", str(tiny_corpus), *FAST], run=False)
+    assert cli.model.hparams.vocab_size == cli.datamodule.vocab_size
+
+
+def test_recipe_tables_name_existing_configs():
+    for recipe in (REPO / "recipes").glob("*/recipe.yaml"):
+        for run in yaml.safe_load(recipe.read_text())["runs"]:
+            if run.get("kind") != "ngram":
+                assert (recipe.parent / run["config"]).exists(), (recipe, run["name"])
+
+
+def test_fit_then_test_via_cli(tiny_corpus, tmp_path, capsys):
+    cfg = REPO / "recipes/ptb/lstm_small.yaml"
+    assert main(["fit", "--config", str(cfg), "--data.dataset", str(tiny_corpus),
+                 "--trainer.default_root_dir", str(tmp_path), "--model.init_args.hidden_size", "16",
+                 "--model.init_args.embedding_size", "16", *FAST]) == 0
+
+
+def test_reproduce_writes_results(tiny_corpus, tmp_path):
+    folder = tmp_path / "recipe"
+    folder.mkdir()
+    (folder / "lstm.yaml").write_text((REPO / "recipes/ptb/lstm_small.yaml").read_text())
+    (folder / "recipe.yaml").write_text(yaml.safe_dump({"title": "t", "dataset": str(tiny_corpus), "runs": [
+        {"name": "lstm", "config": "lstm.yaml", "paper": {"test_perplexity": 1.0}}]}))
+    assert main(["reproduce", str(folder), "--", "--data.dataset", str(tiny_corpus),
+                 "--trainer.default_root_dir", str(tmp_path / "runs"), *FAST[:4]]) == 0
+    results = json.loads((folder / "results.json").read_text())
+    run = results["runs"][0]
+    assert run["name"] == "lstm" and run["epochs"] == 1 and run["device"].startswith("cpu")
+    assert set(run) >= {"name", "config", "dataset", "metrics", "epochs", "wall_seconds", "device"}
+    assert run["metrics"]["test_perplexity"] > 1 and run["metrics"]["valid_perplexity"] > 1
+    assert "| lstm |" in (folder / "results.md").read_text()
+    assert (folder / "valid_perplexity.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("args,message", [
+    (["fit", "--data.dataset", "nope"], "unknown dataset 'nope'"),
+    (["reproduce", "recipes/nope"], "no recipe.yaml in recipes/nope"),
+    (["reproduce", "recipes/ptb", "--only", "lstm_huge"], "recipe recipes/ptb has no run 'lstm_huge'"),
+])
+def test_bad_input_one_line(args, message, capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    if args[0] == "fit":  # flags after --config override it
+        args = ["fit", "--config", "recipes/ptb/lstm_small.yaml", *args[1:], *FAST]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_non_utf8_corpus_one_line(tmp_path, capsys):
+    for s in ("train", "valid", "test"):
+        (tmp_path / f"{s}.txt").write_bytes(b"ok \xff\xfe\n")
+    assert main(["fit", "--config", str(REPO / "recipes/ptb/lstm_small.yaml"), "--data.dataset", str(tmp_path),
+                 *FAST]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not UTF-8" in err[0]

@@ -1,0 +1,39 @@
+"""Every registered model is a tested model: build tiny, forward, backward."""
+import pytest
+import torch
+
+import seqzoo
+from seqzoo.registry import get_pretrained_cfg
+
+NEURAL = [n for n in seqzoo.list_models() if not n.startswith(("kn", "ngram", "katz", "addk", "mle", "stupid"))]
+
+
+def test_list_models_wildcards_and_pretrained():
+    names = seqzoo.list_models()
+    assert names == sorted(names) and "lstm_lm_2x200" in names
+    assert seqzoo.list_models("gru*") == ["gru_lm_2x200"]
+    pre = seqzoo.list_models(pretrained=True)
+    assert "lstm_lm_2x200.ptb_zaremba" in pre and all("." in n for n in pre)
+    assert get_pretrained_cfg("lstm_lm_2x200.ptb_zaremba").hf_hub_id == "seqzoo/lstm_lm_2x200.ptb_zaremba"
+
+
+def test_unknown_model_name():
+    with pytest.raises(ValueError, match="unknown model 'lstm_lm_9x9'; did you mean .*lstm_lm_2x200"):
+        seqzoo.create_model("lstm_lm_9x9")
+    with pytest.raises(ValueError, match="has no checkpoint 'wiki'"):
+        get_pretrained_cfg("lstm_lm_2x200.wiki")
+
+
+@pytest.mark.parametrize("name", NEURAL)
+def test_registered_neural_model_forward_backward(name):
+    m = seqzoo.create_model(name, vocab_size=40, embedding_size=8, hidden_size=8)
+    ids = torch.randint(0, 40, (2, 6))
+    logits, _ = m(ids)
+    assert logits.shape == (2, 6, 40)
+    logits.logsumexp(-1).mean().backward()
+    assert all(p.grad is not None for p in m.parameters())
+
+
+def test_create_model_drops_none_kwargs():
+    m = seqzoo.create_model("lstm_lm_2x650", vocab_size=30, embedding_size=8, hidden_size=8, dropout=None)
+    assert m.config.dropout == 0.5  # the variant's default stands
