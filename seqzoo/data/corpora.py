@@ -45,7 +45,8 @@ CORPORA: dict[str, Corpus] = {
     "tinyshakespeare": Corpus("tinyshakespeare", {"full": "input.txt"}, "karpathy/tiny_shakespeare",
                               description="Tiny Shakespeare, char-rnn input.txt (split 90/5/5 by line)"),
     "lee": Corpus("", {"full": "lee_background.cor"}, None,
-                  description="gensim's bundled Lee background corpus (300 news texts; offline default)"),
+                  description="gensim's bundled Lee background corpus (300 news texts, words seen once -> <unk>; "
+                              "the offline default)"),
 }
 
 
@@ -115,6 +116,17 @@ def _lee_tokenise(batch):
     return {"text": [" ".join(_WORD_RE.findall(t.lower())) for t in batch["text"]]}
 
 
+def _prepare_lee(ds):
+    """Lower-case, split off punctuation, and (as Mikolov did for PTB) write words seen once in
+    train as ``<unk>`` in every split, so every model shares one closed vocabulary."""
+    from collections import Counter
+    ds = ds.map(_lee_tokenise, batched=True)
+    counts = Counter(w for line in ds["train"]["text"] for w in line.split())
+    keep = {w for w, n in counts.items() if n > 1}
+    return ds.map(lambda b: {"text": [" ".join(w if w in keep else "<unk>" for w in t.split())
+                                      for t in b["text"]]}, batched=True)
+
+
 def load_corpus(name: str, data_dir: str | os.PathLike | None = None, splits=SPLITS, cache_dir=None):
     """``DatasetDict`` with a ``text`` column for the requested ``splits`` (``None``: all there are).
 
@@ -133,7 +145,7 @@ def load_corpus(name: str, data_dir: str | os.PathLike | None = None, splits=SPL
         if "full" in ds:
             ds = _split_lines(ds["full"])
         if name == "lee":
-            ds = ds.map(_lee_tokenise, batched=True)
+            ds = _prepare_lee(ds)
     elif name in CORPORA and CORPORA[name].hub_id:
         c = CORPORA[name]
         if _offline():
