@@ -14,7 +14,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MeanMetric
+from torchmetrics import MeanMetric, SumMetric
 from torchmetrics.text import Perplexity
 
 from seqzoo.data.lm import IGNORE_INDEX
@@ -60,6 +60,8 @@ class LanguageModelTask(L.LightningModule):
         self.train_nll = MeanMetric()
         self.valid_ppl = Perplexity(ignore_index=IGNORE_INDEX)
         self.test_ppl = Perplexity(ignore_index=IGNORE_INDEX)
+        self.valid_tokens = SumMetric()  # tokens scored, summed over ranks: a check that none is lost
+        self.test_tokens = SumMetric()
         self._state = {}
 
     def forward(self, input_ids: torch.Tensor, state=None):
@@ -86,7 +88,7 @@ class LanguageModelTask(L.LightningModule):
     def on_fit_start(self):
         # A validate() / test() before fit() leaves metric states made under inference_mode,
         # which fit's validation (under no_grad) may not update in place: make them anew.
-        for m in (self.train_nll, self.valid_ppl, self.test_ppl):
+        for m in (self.train_nll, self.valid_ppl, self.test_ppl, self.valid_tokens, self.test_tokens):
             m.reset()
         self._state.clear()
 
@@ -118,12 +120,16 @@ class LanguageModelTask(L.LightningModule):
     def validation_step(self, batch, batch_idx):
         logits, loss, targets = self._step(batch, "valid")
         self.valid_ppl.update(logits, targets)
+        self.valid_tokens.update((targets != IGNORE_INDEX).sum())
         self.log("valid_perplexity", self.valid_ppl, prog_bar=True)
+        self.log("valid_tokens", self.valid_tokens)
 
     def test_step(self, batch, batch_idx):
         logits, loss, targets = self._step(batch, "test")
         self.test_ppl.update(logits, targets)
+        self.test_tokens.update((targets != IGNORE_INDEX).sum())
         self.log("test_perplexity", self.test_ppl)
+        self.log("test_tokens", self.test_tokens)
 
     # -- optimisation ----------------------------------------------------------------------------
     def configure_optimizers(self):
