@@ -63,6 +63,7 @@ class LanguageModelTask(L.LightningModule):
         self.valid_tokens = SumMetric()  # tokens scored, summed over ranks: a check that none is lost
         self.test_tokens = SumMetric()
         self._state = {}
+        self._resume = None  # carried state + RNG from a mid-epoch checkpoint, used at the next epoch start
 
     def forward(self, input_ids: torch.Tensor, state=None):
         """(B, T) int64 -> logits (B, T, V) float, new state."""
@@ -92,8 +93,27 @@ class LanguageModelTask(L.LightningModule):
             m.reset()
         self._state.clear()
 
+    def on_train_start(self):
+        # After a checkpoint is restored (Lightning calls no on_train_epoch_start when it resumes
+        # mid-epoch): carry on exactly where the checkpoint was taken.
+        resume, self._resume = self._resume, None
+        if resume is not None:
+            if resume["train_state"] is not None:  # taken mid-epoch
+                self._state["train"] = resume["train_state"]
+            torch.set_rng_state(resume["rng"])
+
     def on_train_epoch_start(self):
         self._reset("train")
+
+    # -- exact resume: what Lightning does not save itself ------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        t = self._trainer
+        mid_epoch = t is not None and 0 < t.fit_loop.epoch_loop.batch_progress.current.processed < t.num_training_batches
+        checkpoint["seqzoo"] = {"train_state": self._state.get("train") if mid_epoch else None,
+                                "rng": torch.get_rng_state(), "mid_epoch": bool(mid_epoch)}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._resume = checkpoint.get("seqzoo")
 
     def on_validation_epoch_start(self):
         self._reset("valid")

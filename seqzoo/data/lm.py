@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from seqzoo.data.corpora import load_corpus
 from seqzoo.data.vocab import Vocab, tokenize
 
-__all__ = ["LanguageModelDataModule", "batchify", "StreamBatches", "IGNORE_INDEX"]
+__all__ = ["LanguageModelDataModule", "batchify", "StreamBatches", "ResumableLoader", "IGNORE_INDEX"]
 
 IGNORE_INDEX = -100
 
@@ -61,13 +61,33 @@ class StreamBatches(IterableDataset):
         inputs, targets = batchify(stream, batch_size * world_size, start_id, pad_id)
         cols = slice(rank * batch_size, (rank + 1) * batch_size)
         self.inputs, self.targets, self.bptt = inputs[cols], targets[cols], bptt
+        self.start = 0  # batches to skip on the next pass only (resuming mid-epoch)
 
     def __len__(self) -> int:
         return math.ceil(self.inputs.shape[1] / self.bptt)
 
     def __iter__(self) -> Iterator[dict]:
-        for i in range(0, self.inputs.shape[1], self.bptt):
+        start, self.start = (self.start if self.start < len(self) else 0), 0
+        for i in range(start * self.bptt, self.inputs.shape[1], self.bptt):
             yield {"input_ids": self.inputs[:, i:i + self.bptt], "targets": self.targets[:, i:i + self.bptt]}
+
+
+class ResumableLoader(DataLoader):
+    """A stream loader Lightning can resume mid-epoch (its ``_Stateful`` protocol).
+
+    The position saved is the trainer's count of processed batches, not a count of batches
+    drawn: Lightning prefetches one batch, so the loader itself is always one ahead.
+    """
+
+    def __init__(self, dataset: StreamBatches, progress, **kwargs):
+        super().__init__(dataset, batch_size=None, **kwargs)
+        self._progress = progress
+
+    def state_dict(self) -> dict:
+        return {"batches_done": int(self._progress())}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.dataset.start = state["batches_done"]
 
 
 def _collate_sentences(rows: list[np.ndarray], start_id: int, pad_id: int) -> dict:
@@ -159,6 +179,10 @@ class LanguageModelDataModule(L.LightningDataModule):
         return int(sum(len(a) for a in ids)) if isinstance(ids, list) else len(ids)
 
     # -- loaders ---------------------------------------------------------------------------------
+    def _batches_done(self) -> int:
+        t = getattr(self, "trainer", None)
+        return t.fit_loop.epoch_loop.batch_progress.current.processed if t is not None else 0
+
     def _rank(self) -> tuple[int, int]:
         t = getattr(self, "trainer", None)
         return (t.global_rank, t.world_size) if t is not None else (0, 1)
@@ -171,6 +195,8 @@ class LanguageModelDataModule(L.LightningDataModule):
         v, (rank, world) = self.vocab, self._rank()
         if self.hparams.mode == "stream":
             ds = StreamBatches(self.ids[split], batch_size, self.hparams.bptt, v.eos_id, v.pad_id, rank, world)
+            if split == "train":
+                return ResumableLoader(ds, self._batches_done, num_workers=self.hparams.num_workers)
             return DataLoader(ds, batch_size=None, num_workers=self.hparams.num_workers)
         rows = [r[: self.hparams.max_length] for r in self.ids[split] if len(r)]
         return DataLoader(rows, batch_size=batch_size, shuffle=(split == "train"),

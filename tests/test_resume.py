@@ -1,0 +1,56 @@
+"""kill -9 in the middle of an epoch, resume from the last checkpoint: same result as no crash."""
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = textwrap.dedent("""
+    import json, os, signal, sys
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from seqzoo.data.lm import LanguageModelDataModule
+    from seqzoo.models.rnn_lm import RNNLanguageModel
+
+    corpus, root, kill_at, resume, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5]
+
+    class Kill(L.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            if trainer.global_step == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no final save
+
+    L.seed_everything(0)
+    dm = LanguageModelDataModule(corpus, batch_size=3, eval_batch_size=2, bptt=4)
+    model = RNNLanguageModel(vocab_size=dm.vocab_size, embedding_size=16, hidden_size=16, num_layers=2,
+                             dropout=0.3, lr=5.0, lr_decay=0.5, decay_start=1)
+    ckpt = ModelCheckpoint(dirpath=root, every_n_train_steps=3, save_last=True, save_top_k=0)
+    trainer = L.Trainer(max_epochs=3, default_root_dir=root, callbacks=[ckpt, Kill()], logger=False,
+                        enable_progress_bar=False, enable_model_summary=False, gradient_clip_val=0.5)
+    trainer.fit(model, datamodule=dm, ckpt_path="last" if resume else None)
+    json.dump({"ppl": trainer.callback_metrics["valid_perplexity"].item(), "steps": trainer.global_step,
+               "lr": trainer.optimizers[0].param_groups[0]["lr"]}, open(out, "w"))
+""")
+
+
+def _run(script, corpus, root, kill_at, resume, out):
+    return subprocess.run([sys.executable, str(script), str(corpus), str(root), str(kill_at), str(int(resume)),
+                           str(out)], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_equals_uninterrupted(tiny_corpus, tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT)
+    ref = _run(script, tiny_corpus, tmp_path / "a", -1, False, tmp_path / "a.json")
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    steps_per_epoch = json.loads((tmp_path / "a.json").read_text())["steps"] // 3
+    kill_at = steps_per_epoch + steps_per_epoch // 2 + 1  # the middle of epoch 2, past a mid-epoch checkpoint
+    crashed = _run(script, tiny_corpus, tmp_path / "b", kill_at, False, tmp_path / "b.json")
+    assert crashed.returncode == -9 and not (tmp_path / "b.json").exists()
+    assert (tmp_path / "b" / "last.ckpt").exists()
+    resumed = _run(script, tiny_corpus, tmp_path / "b", -1, True, tmp_path / "b.json")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a, b = (json.loads((tmp_path / f"{x}.json").read_text()) for x in "ab")
+    assert b["steps"] == a["steps"] and b["lr"] == a["lr"]
+    assert b["ppl"] == pytest.approx(a["ppl"], rel=1e-6), (a, b)
