@@ -1,0 +1,487 @@
+"""Pretrained checkpoints: one folder format, the same on disk and in a Hugging Face Hub repo.
+
+Like timm's ``_hub.py``: safetensors weights, a ``config.json`` that rebuilds the model on its own,
+a model card, uploads in one commit; nothing is ever unpickled unless you say so.
+
+A seqzoo checkpoint folder::
+
+    config.json        {"format_version": 1, "seqzoo_version", "architecture" (e.g. "lstm_lm_2x200", or the
+                        family name "rnn_lm" for a model built by hand), "family" ("rnn_lm" | "ngram"),
+                        "model_args" (the RNNLMConfig fields), "vocab_file", "weights_file", "weights_sha256"}
+    model.safetensors  RNN LMs; tied weights (embed.weight is decoder.weight) are stored once
+    model.arpa         n-gram LMs, written by NGramLM.save_pretrained (which also writes config.json)
+    vocab.json         seqzoo.data.vocab.Vocab
+    README.md          the model card (seqzoo.cards)
+
+``from_pretrained`` takes a registered name with a tag (``lstm_lm_2x200.ptb_zaremba``), ``hf-hub:org/name``,
+``org/name``, a local folder, or a Lightning ``.ckpt``. A ``.ckpt`` / ``*.bin`` / ``*.pt`` / ``*.pkl`` is a pickle,
+and unpickling can run code: it is refused unless ``trust_pickle=True``, and even then it is read with
+``torch.load(weights_only=True)``, which builds tensors and plain containers only.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import torch
+
+__all__ = ["save_pretrained", "from_pretrained", "push_to_hub", "convert_checkpoint", "load_checkpoint_folder",
+           "load_lightning_checkpoint",
+           "FORMAT_VERSION", "CONFIG_NAME", "WEIGHTS_NAME", "VOCAB_NAME", "CARD_NAME", "PICKLE_SUFFIXES"]
+
+FORMAT_VERSION = 1
+CONFIG_NAME, WEIGHTS_NAME, VOCAB_NAME, CARD_NAME, ARPA_NAME = (
+    "config.json", "model.safetensors", "vocab.json", "README.md", "model.arpa")
+PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth", ".pkl", ".pickle")
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+_HUB_FILES = ["*.json", "*.safetensors", "*.arpa", "*.md"]
+
+
+# -- what a model is -------------------------------------------------------------------------------
+def _unwrap(model):
+    """RNNLanguageModel (or any LanguageModelTask) -> its ``.net``; vocab of an attached datamodule, if any."""
+    from seqzoo.lm import LanguageModelTask
+    vocab = None
+    if isinstance(model, LanguageModelTask):
+        trainer = getattr(model, "_trainer", None)
+        vocab = getattr(getattr(trainer, "datamodule", None), "vocab", None)
+        model = model.net
+    return model, vocab
+
+
+# Families with a checkpoint format; the others (seq2seq, tagger, classifier, ctc, window_lm)
+# carry extra vocabularies (tags, labels, tokenizers) that this format does not store yet.
+SUPPORTED_FAMILIES = ("rnn_lm", "ngram")
+
+
+def hub_models() -> list[str]:
+    """Registered names whose family saves to / loads from the seqzoo checkpoint format."""
+    from seqzoo.registry import _family as family_of, list_models
+    return [n for n in list_models() if family_of[n] in SUPPORTED_FAMILIES]
+
+
+def _family(model) -> str:
+    from seqzoo.models.rnn_lm import RNNLM
+    if isinstance(model, RNNLM):
+        return "rnn_lm"
+    if type(model).__name__ == "NGramLM" and type(model).__module__ == "seqzoo.models.ngram":
+        return "ngram"
+    raise ValueError(f"cannot save a {type(model).__name__}; supported: RNNLM, RNNLanguageModel, NGramLM")
+
+
+@functools.lru_cache(maxsize=None)
+def _rnn_variant_args(name: str) -> tuple | None:
+    """A registered RNN LM variant's config, vocab_size aside (None for other families)."""
+    from seqzoo.models.rnn_lm import RNNLM
+    from seqzoo.registry import create_model
+    try:
+        with torch.device("meta"):  # sizes only: no memory
+            ref = create_model(name, vocab_size=1)
+    except (TypeError, ValueError):  # another family's variant
+        return None
+    return tuple(sorted((k, v) for k, v in asdict(ref.config).items() if k != "vocab_size")) \
+        if isinstance(ref, RNNLM) else None
+
+
+def _rnn_architecture(net) -> str:
+    """The registered variant whose sizes ``net`` has (vocab_size aside), else the family name ``rnn_lm``."""
+    if getattr(net, "architecture", None):
+        return net.architecture
+    from seqzoo.registry import list_models
+    args = tuple(sorted((k, v) for k, v in asdict(net.config).items() if k != "vocab_size"))
+    return next((name for name in hub_models() if _rnn_variant_args(name) == args), "rnn_lm")
+
+
+def _tied_groups(state: dict) -> list[list[str]]:
+    """Names that are one tensor (same data pointer and shape), sorted; singletons included."""
+    groups: dict[tuple, list[str]] = {}
+    for k, t in state.items():
+        groups.setdefault((t.device, t.data_ptr(), tuple(t.shape), t.dtype), []).append(k)
+    return [sorted(g) for g in groups.values()]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# -- saving ----------------------------------------------------------------------------------------
+def _write_weights(net, path: Path) -> None:
+    """safetensors, one entry per tensor: a tied group is stored under its first name, as
+    ``safetensors.torch.save_model`` does, so its ``load_model`` reads our files. Built by hand because
+    save_model finds ties by shared *storage*, and cuDNN's ``flatten_parameters`` puts all LSTM weights
+    of a GPU model in one storage; here ties are the same data pointer and shape, copied to CPU.
+    (The GPU case is reasoned, not tested: no GPU in this test setup.)"""
+    from safetensors.torch import save_file
+    state = net.state_dict()
+    tensors = {g[0]: state[g[0]].detach().to("cpu").contiguous().clone() for g in _tied_groups(state)}
+    save_file(tensors, str(path), metadata={"format": "pt"})
+
+
+def _write_json(obj, path: Path) -> None:
+    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _default_card(name: str, config: dict, dataset: str | None = None) -> str:
+    from seqzoo.cards import make_card
+    return make_card(name, config, None, dataset, None)
+
+
+def _save_into(model, folder: Path, vocab, card: str | None, card_name: str | None, architecture: str | None):
+    """Write every file of a checkpoint into the existing, empty ``folder``."""
+    from seqzoo import __version__
+    model, attached_vocab = _unwrap(model)
+    family = _family(model)
+    if family == "ngram":
+        if vocab is not None:
+            raise ValueError("an n-gram LM keeps its own vocabulary in model.arpa; do not pass vocab=")
+        model.save_pretrained(folder)  # model.arpa + config.json, the n-gram family's own format
+        cfg = json.loads((folder / CONFIG_NAME).read_text())
+        arch = architecture or getattr(model, "architecture", None) or "ngram"
+        cfg.update({"format_version": FORMAT_VERSION, "seqzoo_version": __version__, "architecture": arch,
+                    "family": "ngram"})
+        _write_json(cfg, folder / CONFIG_NAME)
+        card_config = {k: cfg[k] for k in ("order", "smoothing", "k", "vocab_size") if k in cfg}
+    else:
+        if vocab is None:
+            vocab = getattr(model, "vocab", None) if getattr(model, "vocab", None) is not None else attached_vocab
+        args = asdict(model.config)
+        if vocab is not None and len(vocab) != args["vocab_size"]:
+            raise ValueError(f"vocab has {len(vocab)} tokens but the model's vocab_size is {args['vocab_size']}")
+        arch = architecture or _rnn_architecture(model)
+        _write_weights(model, folder / WEIGHTS_NAME)
+        if vocab is not None:
+            vocab.save(folder / VOCAB_NAME)
+        cfg = {"format_version": FORMAT_VERSION, "seqzoo_version": __version__, "architecture": arch,
+               "family": family, "model_class": type(model).__name__, "model_args": args,
+               "vocab_file": VOCAB_NAME if vocab is not None else None, "weights_file": WEIGHTS_NAME,
+               "weights_sha256": _sha256(folder / WEIGHTS_NAME)}
+        _write_json(cfg, folder / CONFIG_NAME)
+        card_config = args
+    (folder / CARD_NAME).write_text(card if card is not None else _default_card(card_name or arch, card_config),
+                                    encoding="utf-8")
+    return cfg
+
+
+def save_pretrained(model, directory: str | os.PathLike, vocab=None, card: str | None = None,
+                    architecture: str | None = None) -> Path:
+    """Write a checkpoint folder for an ``RNNLM``, ``RNNLanguageModel`` (its ``.net``) or ``NGramLM``.
+
+    Args:
+        model: the model; an RNN LM's vocab defaults to ``model.vocab`` (set by ``from_pretrained``) or
+            to the vocab of the datamodule of the Trainer it is attached to.
+        directory: the folder; it is replaced as a whole. Everything is written to a temporary folder
+            beside it first and renamed into place, so a crash mid-save leaves the old checkpoint whole.
+        vocab: a ``Vocab`` whose size is the model's ``vocab_size``.
+        card: the README.md text (default: a card made by :func:`seqzoo.cards.make_card`).
+        architecture: registered name for ``config.json`` (default: inferred from the sizes, else the family).
+
+    Returns the folder's path.
+    """
+    target = Path(directory).expanduser().absolute()
+    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / CONFIG_NAME).exists())):
+        raise ValueError(f"{target} exists and is not a seqzoo checkpoint folder: refusing to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        _save_into(model, tmp, vocab, card, target.name, architecture)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
+        if target.exists():  # a directory cannot be renamed over a non-empty one: move the old one aside
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, old / "checkpoint")
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+# -- loading ---------------------------------------------------------------------------------------
+def _strict_load(net, tensors: dict, source: str) -> None:
+    """Load ``tensors`` into ``net``: every parameter (a tied group once), nothing else, the same shapes."""
+    own = net.state_dict()
+    groups = _tied_groups(own)
+    missing = [" = ".join(g) for g in groups if not any(k in tensors for k in g)]
+    unexpected = sorted(set(tensors) - set(own))
+    mismatched = [f"{k} {tuple(tensors[k].shape)} in the file, {tuple(own[k].shape)} in the model"
+                  for k in sorted(set(tensors) & set(own)) if tuple(tensors[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or mismatched:
+        problems = [f"missing keys: {', '.join(missing)}" if missing else "",
+                    f"unexpected keys: {', '.join(unexpected)}" if unexpected else "",
+                    f"shape mismatch: {'; '.join(mismatched)}" if mismatched else ""]
+        raise ValueError(f"weights in {source} do not fit {type(net).__name__}({net.config}): "
+                         + "; ".join(p for p in problems if p))
+    full = {}
+    for g in groups:
+        present = next(k for k in g if k in tensors)
+        full.update({k: tensors[k] if k in tensors else tensors[present] for k in g})
+    net.load_state_dict(full, strict=True)
+
+
+def _read_safetensors(path: Path, expected_sha256: str | None) -> dict:
+    from safetensors.torch import load_file
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    if expected_sha256 and _sha256(path) != expected_sha256:
+        raise ValueError(f"{path} is corrupted or truncated: its sha256 does not match config.json "
+                         f"(delete it and download or save it again)")
+    try:
+        return load_file(str(path))
+    except Exception as e:  # SafetensorError: header too large, incomplete file, bad JSON ...
+        raise ValueError(f"{path} is not a readable safetensors file (corrupted or truncated?): {e}") from None
+
+
+def _build_rnn(args: dict, overrides: dict, source: str):
+    from seqzoo.models.rnn_lm import RNNLM, RNNLMConfig
+    valid = [f.name for f in fields(RNNLMConfig)]
+    bad = sorted(set(args) - set(valid)) + sorted(set(overrides) - set(valid))
+    if bad:
+        raise ValueError(f"unknown RNN LM argument(s) {', '.join(bad)} in {source}; valid: {', '.join(valid)}")
+    return RNNLM(RNNLMConfig(**{**args, **overrides}))
+
+
+def _attach_vocab(net, vocab, source: str) -> None:
+    if vocab is not None and len(vocab) != net.config.vocab_size:
+        raise ValueError(f"{source}: vocab has {len(vocab)} tokens but the model's vocab_size is "
+                         f"{net.config.vocab_size}")
+    net.vocab = vocab
+
+
+def _pickle_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+
+
+def load_checkpoint_folder(folder: str | os.PathLike, trust_pickle: bool = False, **overrides):
+    """Rebuild a model from a checkpoint folder (see the module docstring); the model is in eval mode."""
+    from seqzoo.data.vocab import Vocab
+    folder = Path(folder)
+    cfg_path = folder / CONFIG_NAME
+    if not cfg_path.is_file():
+        pickles = _pickle_files(folder)
+        if len(pickles) == 1:
+            return load_lightning_checkpoint(pickles[0], trust_pickle, **overrides)
+        raise FileNotFoundError(f"{folder} has no {CONFIG_NAME}: not a seqzoo checkpoint folder")
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{cfg_path} is not valid JSON: {e}") from None
+    family = cfg.get("family") or ("ngram" if cfg.get("model_class") == "NGramLM" else None)
+    version = cfg.get("format_version", 1 if family == "ngram" else None)  # NGramLM.save_pretrained alone
+    if not isinstance(version, int):
+        raise ValueError(f"{cfg_path} has no integer format_version: not a seqzoo checkpoint config")
+    if version > FORMAT_VERSION:
+        from seqzoo import __version__
+        raise ValueError(f"{folder} is format_version {version} (written by seqzoo {cfg.get('seqzoo_version', '?')});"
+                         f" this seqzoo {__version__} reads up to format_version {FORMAT_VERSION}: upgrade seqzoo")
+    if family == "ngram":
+        if overrides:
+            raise ValueError(f"an n-gram checkpoint takes no overrides, got {', '.join(overrides)}")
+        if not (folder / cfg.get("weights", ARPA_NAME)).is_file():
+            raise FileNotFoundError(f"{folder} has no {cfg.get('weights', ARPA_NAME)}")
+        from seqzoo.models.ngram import NGramLM
+        return NGramLM.from_pretrained(folder)
+    if family != "rnn_lm":
+        raise ValueError(f"{cfg_path}: unknown model family {family!r}; this seqzoo reads rnn_lm, ngram")
+    weights = folder / cfg.get("weights_file", WEIGHTS_NAME)
+    if not weights.is_file():
+        pickles = _pickle_files(folder)
+        hint = (f"; it holds pickle weights ({', '.join(p.name for p in pickles)}): load one with trust_pickle=True "
+                f"only if you trust it") if pickles else ""
+        raise FileNotFoundError(f"{folder} has no {weights.name}{hint}")
+    net = _build_rnn(cfg["model_args"], overrides, str(cfg_path))
+    _strict_load(net, _read_safetensors(weights, cfg.get("weights_sha256")), str(weights))
+    vocab = None
+    if cfg.get("vocab_file"):
+        vocab_path = folder / cfg["vocab_file"]
+        if not vocab_path.is_file():
+            raise FileNotFoundError(f"{folder}: config.json names {cfg['vocab_file']} but it is missing")
+        vocab = Vocab.load(vocab_path)
+    _attach_vocab(net, vocab, str(folder))
+    net.architecture = cfg.get("architecture") or "rnn_lm"
+    return net.eval()
+
+
+def _torch_load_weights_only(path: Path, trust_pickle: bool) -> dict:
+    if not trust_pickle:
+        raise ValueError(f"refusing to load {path}: {path.suffix} files are pickles and unpickling can run "
+                         f"arbitrary code; pass trust_pickle=True (--trust-pickle) only for a file you trust, "
+                         f"or load a safetensors checkpoint folder")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError for any global outside torch's allow-list; EOFError ...
+        text = str(e).strip()
+        found = re.search(r"Unsupported global: (?:GLOBAL )?(\S+)", text)
+        reason = (f"it needs {found.group(1)}, which is not a tensor or plain container (the file would run code)"
+                  if found else (text.splitlines()[0] if text else type(e).__name__))
+        raise ValueError(f"{path} cannot be read with torch.load(weights_only=True), the only way seqzoo "
+                         f"unpickles: {reason}") from None
+
+
+def _vocab_from_datamodule(hparams: dict, data_dir: str | None = None):
+    from seqzoo.data.lm import LanguageModelDataModule
+    args = {k: v for k, v in hparams.items() if not k.startswith("_")}
+    if data_dir is not None:
+        args["data_dir"] = data_dir
+    return LanguageModelDataModule(**args).prepare_vocab()
+
+
+def load_lightning_checkpoint(path: str | os.PathLike, trust_pickle: bool = False, vocab=None,
+                              data_dir: str | None = None, require_vocab: bool = False, **overrides):
+    """A Lightning ``.ckpt`` of an RNNLanguageModel -> RNNLM in eval mode, with ``.vocab``: ``vocab`` or the one
+    rebuilt by ``LanguageModelDataModule(**datamodule_hyper_parameters)`` (``data_dir`` replaces the saved one).
+    Refused unless ``trust_pickle``; read with ``torch.load(weights_only=True)``; ``net.`` prefixes stripped."""
+    path = Path(path)
+    ckpt = _torch_load_weights_only(path, trust_pickle)
+    if not (isinstance(ckpt, dict) and isinstance(ckpt.get("state_dict"), dict)
+            and isinstance(ckpt.get("hyper_parameters"), dict)):
+        raise ValueError(f"{path} is not a Lightning checkpoint (no state_dict + hyper_parameters)")
+    hp = ckpt["hyper_parameters"]
+    if "cell" not in hp:
+        raise ValueError(f"{path}: hyper_parameters are not an RNN LM's ({hp.get('_class_path', 'unknown class')})")
+    from seqzoo.models.rnn_lm import RNNLMConfig
+    args = {f.name: hp[f.name] for f in fields(RNNLMConfig) if f.name in hp}
+    net = _build_rnn(args, overrides, str(path))
+    sd = ckpt["state_dict"]
+    if any(k.startswith("net.") for k in sd):  # LanguageModelTask keeps the network under .net
+        sd = {k[len("net."):]: v for k, v in sd.items() if k.startswith("net.")}
+    _strict_load(net, sd, str(path))
+    dm = ckpt.get("datamodule_hyper_parameters")
+    if vocab is None and dm:
+        try:
+            vocab = _vocab_from_datamodule(dm, data_dir)
+        except (OSError, ValueError) as e:
+            if require_vocab:
+                raise ValueError(f"cannot rebuild the vocab of {path} from its datamodule hyperparameters "
+                                 f"({e}); pass data_dir= or vocab=") from None
+            warnings.warn(f"{path}: vocab not rebuilt ({e}); the model has no .vocab")
+    if vocab is None and require_vocab:
+        raise ValueError(f"{path} holds no datamodule hyperparameters to rebuild the vocab from; pass vocab=")
+    _attach_vocab(net, vocab, str(path))
+    net.architecture = _rnn_architecture(net)
+    return net.eval()
+
+
+# -- resolving names -------------------------------------------------------------------------------
+def _download(repo_id: str, revision, cache_dir, local_files_only: bool, trust_pickle: bool) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+    except ImportError:  # pragma: no cover
+        raise ImportError("loading from the Hub needs huggingface_hub: pip install huggingface_hub") from None
+    from seqzoo import __version__
+    patterns = _HUB_FILES + ([f"*{s}" for s in PICKLE_SUFFIXES] if trust_pickle else [])
+    try:
+        path = snapshot_download(repo_id, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
+                                 allow_patterns=patterns, library_name="seqzoo", library_version=__version__)
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled) as e:
+        raise FileNotFoundError(f"{repo_id}@{revision or 'main'} is not in the local cache and the Hub cannot be "
+                                f"reached ({type(e).__name__})") from e
+    except HfHubHTTPError as e:
+        status = getattr(getattr(e, "response", None), "status_code", None)
+        if status in (401, 403, 404):
+            first = str(e).strip().splitlines()[0]
+            raise FileNotFoundError(f"cannot get {repo_id}@{revision or 'main'} from the Hub: {type(e).__name__}: "
+                                    f"{first}") from e
+        raise
+    return Path(path)
+
+
+def _resolve(name: str, revision, cache_dir, local_files_only: bool, trust_pickle: bool) -> tuple[Path, bool]:
+    """(local path, whether it is a Hub snapshot)."""
+    s = str(name)
+    if s.startswith("hf-hub:"):
+        return _download(s[len("hf-hub:"):], revision, cache_dir, local_files_only, trust_pickle), True
+    p = Path(s).expanduser()
+    if p.exists():
+        return p, False
+    from seqzoo.registry import get_pretrained_cfg, is_model
+    if is_model(s):
+        cfg = get_pretrained_cfg(s)
+        if not cfg.hf_hub_id:
+            raise ValueError(f"{s} has no hub id in its PretrainedCfg")
+        return _download(cfg.hf_hub_id, revision, cache_dir, local_files_only, trust_pickle), True
+    if _REPO_ID.fullmatch(s):
+        return _download(s, revision, cache_dir, local_files_only, trust_pickle), True
+    raise FileNotFoundError(f"{s!r} is not a local folder or file, a registered name with a checkpoint "
+                            f"(seqzoo.list_models(pretrained=True)) or a Hub repo id (org/name)")
+
+
+def from_pretrained(name_or_repo_or_path: str | os.PathLike, revision: str | None = None,
+                    cache_dir: str | os.PathLike | None = None, local_files_only: bool = False,
+                    trust_pickle: bool = False, **overrides):
+    """Load a checkpoint: an ``RNNLM`` (with ``.vocab`` and ``.architecture``) or an ``NGramLM``, in eval mode.
+
+    Args:
+        name_or_repo_or_path: ``lstm_lm_2x200.ptb_zaremba`` (registered name -> its hub id), ``hf-hub:org/name``,
+            ``org/name``, a local checkpoint folder, or a Lightning ``.ckpt`` (pickle: needs ``trust_pickle``).
+        revision: branch, tag or commit sha on the Hub (a sha pins the exact files).
+        cache_dir: Hub cache (default ``$HF_HUB_CACHE``); ``HF_HUB_OFFLINE=1`` reads it without the network.
+        local_files_only: never touch the network.
+        trust_pickle: allow ``.ckpt`` / ``.bin`` / ``.pt`` / ``.pkl``, read with ``torch.load(weights_only=True)``.
+        **overrides: RNNLMConfig fields that do not change shapes (e.g. ``dropout=0.0``).
+
+    Raises ``ValueError`` for weights that do not fit (naming the keys and shapes), a corrupted file, a vocab of
+    the wrong size or a newer ``format_version``; ``FileNotFoundError`` when nothing is found.
+    """
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    path, remote = _resolve(name_or_repo_or_path, revision, cache_dir, local_files_only, trust_pickle)
+    if remote and not (path / CONFIG_NAME).is_file() and not (path.is_dir() and _pickle_files(path)):
+        raise FileNotFoundError(f"{name_or_repo_or_path} has no {CONFIG_NAME} on the Hub: not a seqzoo checkpoint "
+                                f"(pickle weights, *.bin / *.ckpt ..., are fetched only with trust_pickle=True)")
+    if path.is_dir():
+        return load_checkpoint_folder(path, trust_pickle=trust_pickle, **overrides)
+    if path.suffix in PICKLE_SUFFIXES:
+        return load_lightning_checkpoint(path, trust_pickle, **overrides)
+    if path.name == CONFIG_NAME:
+        return load_checkpoint_folder(path.parent, trust_pickle=trust_pickle, **overrides)
+    raise ValueError(f"{path}: give a checkpoint folder (config.json + {WEIGHTS_NAME}) or a Lightning .ckpt")
+
+
+def convert_checkpoint(ckpt_path: str | os.PathLike, out_dir: str | os.PathLike, trust_pickle: bool = True,
+                       vocab=None, data_dir: str | None = None, card: str | None = None) -> Path:
+    """A Lightning ``.ckpt`` of our CLI -> a seqzoo checkpoint folder (safetensors, config, vocab, card).
+
+    The vocab is ``vocab`` if given, else rebuilt with ``LanguageModelDataModule(**datamodule_hyper_parameters)``
+    from the checkpoint (``data_dir`` replaces the one saved there, e.g. when the run was elsewhere).
+    """
+    net = load_lightning_checkpoint(Path(ckpt_path), trust_pickle, vocab=vocab, data_dir=data_dir,
+                                  require_vocab=True)
+    return save_pretrained(net, out_dir, card=card)
+
+
+# -- uploading -------------------------------------------------------------------------------------
+def push_to_hub(model, repo_id: str, vocab=None, private: bool = False, revision: str | None = None,
+                commit_message: str | None = None, card: str | None = None, token: str | None = None):
+    """Create ``repo_id`` if needed and upload a checkpoint folder in one commit; returns the ``CommitInfo``
+    (a ``str``: the commit url; ``.oid``: its sha). ``revision`` names a branch, created from main if new."""
+    try:
+        from huggingface_hub import CommitOperationAdd, HfApi
+    except ImportError:  # pragma: no cover
+        raise ImportError("pushing to the Hub needs huggingface_hub: pip install huggingface_hub") from None
+    from seqzoo import __version__
+    api = HfApi(token=token, library_name="seqzoo", library_version=__version__)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    if revision not in (None, "main"):
+        api.create_branch(repo_id, branch=revision, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="seqzoo-push-") as tmp:
+        folder = Path(tmp)
+        cfg = _save_into(model, folder, vocab, card, repo_id, None)
+        ops = [CommitOperationAdd(path_in_repo=p.name, path_or_fileobj=str(p))
+               for p in sorted(folder.iterdir()) if p.is_file()]
+        # one create_commit = one commit (upload_folder may split a folder into several commits with hf_xet)
+        message = commit_message or f"Upload {cfg['architecture']} (seqzoo {__version__})"
+        return api.create_commit(repo_id, operations=ops, revision=revision, commit_message=message)
