@@ -1,0 +1,106 @@
+"""Batched beam search (64 sentences x 5 beams in one batch) vs the same search run sentence by sentence.
+
+    OMP_NUM_THREADS=1 python bench/beam_search.py [--batch 64] [--beam 5] [--max-len 40] [--repeats 3]
+
+Both run :func:`seqzoo.decoding.beam_search` on the same random-init Bahdanau GRU (``seq2seq_gru_bahdanau``
+at a small size) and the same 64 source sentences of 5-25 tokens; the per-sentence baseline calls it once per
+sentence on the unpadded sentence. On a CPU the times are CPU seconds of this process (run it with one
+thread: ``OMP_NUM_THREADS=1``), on a GPU wall seconds. They alternate ``--repeats`` times and the medians
+are compared; the hypotheses must be identical. Writes bench/results/beam_search.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from seqzoo.data.translation import BOS_ID, EOS_ID, PAD_ID
+from seqzoo.decoding import beam_search
+from seqzoo.models import seq2seq  # noqa: F401  (registers the variants until models/__init__ imports it)
+from seqzoo.registry import create_model
+
+
+def batched(net, src, lengths, beam, max_len, alpha):
+    start = torch.full((src.shape[0],), BOS_ID, device=src.device)
+    return beam_search(net.decode_step, net.encode(src, lengths), start, EOS_ID, beam, max_len, alpha)
+
+
+def per_sentence(net, src, lengths, beam, max_len, alpha):
+    out = []
+    for i, n in enumerate(lengths.tolist()):
+        one = src[i:i + 1, :n]
+        start = torch.full((1,), BOS_ID, device=src.device)
+        out += beam_search(net.decode_step, net.encode(one, lengths[i:i + 1]), start, EOS_ID, beam, max_len, alpha)
+    return out
+
+
+def timed(fn, *args):
+    """Wall seconds on a GPU; on a CPU, this process's CPU seconds (a shared machine's load does not count)."""
+    cuda = args[1].is_cuda
+    clock = time.perf_counter if cuda else time.process_time
+    if cuda:
+        torch.cuda.synchronize()
+    t0 = clock()
+    out = fn(*args)
+    if cuda:
+        torch.cuda.synchronize()
+    return clock() - t0, out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--batch", type=int, default=64, help="sentences (default: 64)")
+    p.add_argument("--beam", type=int, default=5, help="beam size (default: 5)")
+    p.add_argument("--max-len", type=int, default=40, help="output tokens at most (default: 40)")
+    p.add_argument("--alpha", type=float, default=0.6, help="length penalty (default: 0.6)")
+    p.add_argument("--vocab", type=int, default=8000, help="source and target vocab (default: 8000)")
+    p.add_argument("--hidden", type=int, default=256, help="hidden size (default: 256)")
+    p.add_argument("--repeats", type=int, default=3, help="alternating runs of each (default: 3)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "beam_search.json"))
+    a = p.parse_args(argv)
+
+    torch.manual_seed(0)
+    net = create_model("seq2seq_gru_bahdanau", vocab_size=a.vocab, embedding_size=a.hidden // 2,
+                       hidden_size=a.hidden, dropout=0.0).to(a.device).eval()
+    lengths = torch.randint(5, 26, (a.batch,))
+    src = torch.full((a.batch, int(lengths.max())), PAD_ID, dtype=torch.long)
+    for i, n in enumerate(lengths.tolist()):
+        src[i, :n] = torch.randint(4, a.vocab, (n,))
+    src, lengths = src.to(a.device), lengths.to(a.device)
+    args = (net, src, lengths, a.beam, a.max_len, a.alpha)
+    batched(*args)  # warm-up
+    times = {"batched": [], "per_sentence": []}
+    with torch.inference_mode():
+        for _ in range(a.repeats):
+            tb, out_b = timed(batched, *args)
+            ts, out_s = timed(per_sentence, *args)
+            times["batched"].append(tb)
+            times["per_sentence"].append(ts)
+    same = [h[0].tokens for h in out_b] == [h[0].tokens for h in out_s]
+    med = {k: statistics.median(v) for k, v in times.items()}
+    steps = max(len(h[0].tokens) for h in out_b)
+    result = {"batch": a.batch, "beam": a.beam, "max_len": a.max_len, "vocab": a.vocab, "hidden": a.hidden,
+              "model": "seq2seq_gru_bahdanau (random init)",
+              "clock": "wall" if a.device.startswith("cuda") else "cpu process time",
+              "seconds": med, "all_seconds": times,
+              "speedup": med["per_sentence"] / med["batched"], "sentences_per_second":
+              {k: a.batch / v for k, v in med.items()}, "longest_hypothesis": steps, "identical_hypotheses": same,
+              "device": torch.cuda.get_device_name(0) if a.device.startswith("cuda") else
+              f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+              "torch": torch.__version__}
+    print(f"batched beam search: {med['batched']:.3f} s for {a.batch} sentences; per sentence: "
+          f"{med['per_sentence']:.3f} s; speed-up {result['speedup']:.1f}x; identical hypotheses: {same}")
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
+    if not same:
+        raise SystemExit("batched and per-sentence beam search disagree")
+
+
+if __name__ == "__main__":
+    main()

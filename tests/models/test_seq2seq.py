@@ -1,0 +1,165 @@
+"""Seq2seq translation models: attention masks, padding invariance, learning to copy and to reverse,
+checkpoints that load with weights_only=True, the translate verb and the recipe configs."""
+import io
+import random
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+import seqzoo
+from seqzoo.data.translation import PAD_ID, TranslationDataModule
+from seqzoo.decoding import translate_main
+from seqzoo.models.seq2seq import ATTENTIONS, Attention, Seq2Seq, Seq2SeqConfig, Seq2SeqNet, translation_cli
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("kind", ["bahdanau", "luong_dot", "luong_general"])
+def test_attention_sums_to_one_and_ignores_padding(kind):
+    torch.manual_seed(0)
+    att = Attention(kind, 6)
+    memory = torch.randn(3, 5, 6) * 3
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0]], dtype=torch.bool)
+    ctx, w = att(torch.randn(3, 6), att.keys(memory), memory, mask)
+    assert torch.allclose(w.sum(-1), torch.ones(3)) and (w[~mask] == 0).all() and (w[mask] > 0).all()
+    assert torch.allclose(ctx, (w.unsqueeze(-1) * memory).sum(1), atol=1e-6)
+    # what sits in the padding cannot change the context
+    noisy, q = memory.clone(), torch.randn(3, 6)
+    noisy[~mask] = 1e3
+    assert torch.allclose(att(q, att.keys(noisy), noisy, mask)[0], att(q, att.keys(memory), memory, mask)[0],
+                          atol=1e-5)
+
+
+def _padded(lengths, vocab=20, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    src = torch.full((len(lengths), max(lengths)), PAD_ID, dtype=torch.long)
+    for i, n in enumerate(lengths):
+        src[i, :n] = torch.randint(4, vocab, (n,), generator=g)
+    return src, torch.tensor(lengths)
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_padding_invariance_and_attention_over_source(attention, cell):
+    torch.manual_seed(0)
+    net = Seq2SeqNet(src_vocab_size=20, tgt_vocab_size=15, cell=cell, attention=attention, embedding_size=8,
+                     hidden_size=10, num_layers=2, bidirectional=True).eval()
+    src, lengths = _padded([6, 3, 4])
+    tgt = torch.randint(4, 15, (3, 5))
+    logits, attn = net(src, lengths, tgt, return_attention=True)
+    assert logits.shape == (3, 5, 15)
+    for i, n in enumerate(lengths.tolist()):  # a sentence alone == the same sentence padded in a batch
+        alone = net(src[i:i + 1, :n], lengths[i:i + 1], tgt[i:i + 1])
+        assert torch.allclose(alone, logits[i:i + 1], atol=1e-5)
+    if attention == "none":
+        assert attn is None
+    else:
+        assert attn.shape == (3, 5, 6) and torch.allclose(attn.sum(-1), torch.ones(3, 5), atol=1e-6)
+        assert (attn[1, :, 3:] == 0).all() and (attn[2, :, 4:] == 0).all()
+
+
+def test_bad_config_values():
+    with pytest.raises(ValueError, match="unknown attention 'luong'; valid: none, bahdanau, luong_dot, luong_general"):
+        Seq2SeqConfig(attention="luong")
+    with pytest.raises(ValueError, match="unknown cell 'rnn'; valid: lstm, gru"):
+        Seq2SeqConfig(cell="rnn")
+    with pytest.raises(ValueError, match="even hidden_size"):
+        Seq2SeqConfig(hidden_size=7)
+    with pytest.raises(ValueError, match="teacher_forcing must be in"):
+        Seq2Seq(teacher_forcing=1.5)
+
+
+@pytest.mark.parametrize("name", seqzoo.list_models("seq2seq_*"))
+def test_registered_variants_forward_backward(name):
+    m = seqzoo.create_model(name, vocab_size=30, embedding_size=8, hidden_size=8)
+    src, lengths = _padded([4, 2], vocab=30)
+    logits = m(src, lengths, torch.randint(4, 30, (2, 3)), teacher_forcing=0.5)
+    assert logits.shape == (2, 3, 30)
+    logits.logsumexp(-1).mean().backward()
+    assert all(p.grad is not None for p in m.parameters())
+
+
+# -- learning -------------------------------------------------------------------------------------
+def _synthetic(folder: Path, task: str, n_train=2000, seed=0) -> Path:
+    rng, syms = random.Random(seed), "a b c d e f g h".split()
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("valid", 64), ("test", 200)):
+        src = [" ".join(rng.choice(syms) for _ in range(rng.randint(3, 7))) for _ in range(n)]
+        tgt = [s if task == "copy" else " ".join(s.split()[::-1]) for s in src]
+        (folder / f"{split}.src").write_text("\n".join(src) + "\n")
+        (folder / f"{split}.tgt").write_text("\n".join(tgt) + "\n")
+    return folder
+
+
+def _trainer(epochs, **kw):
+    return L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                     enable_model_summary=False, **kw)
+
+
+def _model(dm, **kw):
+    args = dict(cell="gru", attention="bahdanau", embedding_size=32, hidden_size=64, dropout=0.0,
+                label_smoothing=0.0, lr=3e-3)
+    return Seq2Seq(dm.src_vocab_size, dm.tgt_vocab_size, src_tokenizer=dm.src_tokenizer_json,
+                   tgt_tokenizer=dm.tgt_tokenizer_json, **{**args, **kw})
+
+
+@pytest.mark.parametrize("task", ["copy", "reverse"])
+def test_tiny_model_learns_to_copy_and_reverse(tmp_path, task):
+    L.seed_everything(0)
+    d = _synthetic(tmp_path / task, task)
+    dm = TranslationDataModule(str(d), "src", "tgt", tokenization="word", vocab_size=50, min_frequency=1,
+                               batch_size=32)
+    model = _model(dm)
+    before = _trainer(1).validate(model, datamodule=dm, verbose=False)[0]
+    trainer = _trainer(3, gradient_clip_val=1.0, limit_val_batches=1)
+    trainer.fit(model, datamodule=dm)
+    test = trainer.test(model, datamodule=dm, verbose=False)[0]
+    src = (d / "test.src").read_text().splitlines()
+    ref = (d / "test.tgt").read_text().splitlines()
+    hyp = [h[0] for h in model.translate(src, beam_size=3)]
+    acc = sum(h == r for h, r in zip(hyp, ref)) / len(ref)
+    assert acc > 0.9, (acc, hyp[:5], ref[:5])
+    assert before["valid_bleu"] < 20 and test["test_bleu"] > 90 and test["test_chrf"] > 90, (before, test)
+    assert test["test_loss"] < before["valid_loss"] / 5
+
+
+def test_checkpoint_loads_weights_only_and_translate_verb(tmp_path, monkeypatch, capsys):
+    L.seed_everything(0)
+    d = _synthetic(tmp_path / "data", "copy", n_train=64)
+    dm = TranslationDataModule(str(d), "src", "tgt", tokenization="bpe", vocab_size=40, min_frequency=1,
+                               batch_size=16)
+    model = Seq2Seq(dm.src_vocab_size, dm.tgt_vocab_size, cell="lstm", attention="luong_general", embedding_size=8,
+                    hidden_size=8, num_layers=2)  # tokenizers not passed: taken from the datamodule at fit time
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=1, logger=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(model, datamodule=dm)
+    ckpt = tmp_path / "m.ckpt"
+    trainer.save_checkpoint(ckpt)
+    raw = torch.load(ckpt, weights_only=True)  # no pickled objects: plain containers, tensors, str
+    assert isinstance(raw["hyper_parameters"]["tgt_tokenizer"], str)
+    loaded = Seq2Seq.from_checkpoint(ckpt)
+    lines = ["a b c", "", "h g f e d c b"]
+    assert loaded.translate(lines, beam_size=2) == model.translate(lines, beam_size=2)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert translate_main([str(ckpt), "--beam", "2"]) == 0
+    assert capsys.readouterr().out.split("\n")[:3] == [h[0] for h in model.translate(lines, beam_size=2)]
+    torch.save({"state_dict": {}, "hyper_parameters": {"cell": "lstm"}}, tmp_path / "lm.ckpt")
+    with pytest.raises(ValueError, match="is not a Seq2Seq checkpoint"):
+        Seq2Seq.from_checkpoint(tmp_path / "lm.ckpt")
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        Seq2Seq.from_checkpoint(tmp_path / "missing.ckpt")
+
+
+@pytest.mark.parametrize("config", sorted(p.name for p in (REPO / "recipes" / "multi30k").glob("*.yaml")
+                                          if p.name != "recipe.yaml"))
+def test_recipe_configs_instantiate(tmp_path, config):
+    d = _synthetic(tmp_path / "data", "copy", n_train=40)
+    cli = translation_cli(["--config", str(REPO / "recipes" / "multi30k" / config), "--data.dataset", str(d),
+                           "--data.src_lang", "src", "--data.tgt_lang", "tgt", "--data.vocab_size", "60",
+                           "--data.min_frequency", "1", "--trainer.default_root_dir", str(tmp_path)], run=False)
+    assert isinstance(cli.model, Seq2Seq) and isinstance(cli.datamodule, TranslationDataModule)
+    assert cli.model.hparams.tgt_vocab_size == cli.datamodule.tgt_vocab_size
+    assert cli.model.hparams.tgt_tokenizer == cli.datamodule.tgt_tokenizer_json
