@@ -9,6 +9,8 @@ Examples::
     seqzoo ngram --dataset ptb --order 5 --smoothing modified-kn --data-dir ../shared/data --json
     seqzoo reproduce recipes/quickstart
     seqzoo list 'lstm*'
+    seqzoo evaluate lstm_lm_2x200.ptb_zaremba --dataset ptb --split test --data-dir ../shared/data --json
+    seqzoo push runs/ptb/lstm_small/seqzoo --repo-id seqzoo/lstm_lm_2x200.ptb_zaremba
 """
 from __future__ import annotations
 
@@ -17,22 +19,81 @@ import json
 import sys
 import time
 
-__all__ = ["main", "SeqzooCLI", "run_ngram"]
+__all__ = ["main", "TASKS", "task_for", "run_ngram", "run_evaluate", "run_push"]
 
 LIGHTNING_VERBS = ("fit", "validate", "test")
 
 
-def _lightning_cli(args=None, run=True):
+# Each task's LightningModule base -> its datamodule and the sizes the model takes from it
+# (LightningCLI links data.X -> model.init_args.Y at instantiation). The config's
+# model.class_path picks the row; every seqzoo LightningModule subclasses one of these.
+TASKS = {
+    "seqzoo.lm.LanguageModelTask": ("seqzoo.data.lm.LanguageModelDataModule", {"vocab_size": "vocab_size"}),
+    "seqzoo.models.seq2seq.Seq2Seq": ("seqzoo.data.translation.TranslationDataModule", {
+        "src_vocab_size": "src_vocab_size", "tgt_vocab_size": "tgt_vocab_size",
+        "src_tokenizer_json": "src_tokenizer", "tgt_tokenizer_json": "tgt_tokenizer"}),
+    "seqzoo.models.tagger.TaggerTask": ("seqzoo.data.tagging.TaggingDataModule", {
+        "vocab_size": "vocab_size", "num_tags": "num_tags", "num_chars": "num_chars", "embeddings": "embeddings"}),
+    "seqzoo.models.classifier.ClassifierTask": ("seqzoo.data.classification.ClassificationDataModule", {
+        "vocab_size": "vocab_size", "num_classes": "num_classes", "embeddings": "embeddings"}),
+    "seqzoo.models.ctc.CTCTask": ("seqzoo.data.g2p.G2PDataModule", {"vocab_size": "vocab_size",
+                                                                   "num_labels": "num_labels"}),
+}
+DEFAULT_MODEL = "seqzoo.models.rnn_lm.RNNLanguageModel"
+
+
+def _import(dotted: str):
+    import importlib
+    module, _, name = dotted.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise ValueError(f"cannot import {dotted!r}") from None
+
+
+def _model_class_path(args: list[str]) -> str:
+    """The model class a command line names: its --config files, then --model / --model.class_path."""
+    import yaml
+    path = DEFAULT_MODEL
+    for i, a in enumerate(args):
+        flag, eq, val = a.partition("=")
+        val = val if eq else (args[i + 1] if i + 1 < len(args) else "")
+        if flag == "--config" and val and not val.startswith("-"):
+            try:
+                with open(val, encoding="utf-8") as f:
+                    cfg = yaml.safe_load(f) or {}
+            except OSError:
+                continue  # LightningCLI reports the missing file
+            model = cfg.get("model")
+            if isinstance(model, dict) and model.get("class_path"):
+                path = model["class_path"]
+        elif flag in ("--model", "--model.class_path") and val:
+            path = val
+    return path
+
+
+def task_for(model_class_path: str) -> tuple[type, type, dict]:
+    """(LightningModule base, datamodule class, links) for a model class path."""
+    cls = _import(model_class_path if "." in model_class_path else f"seqzoo.models.{model_class_path}")
+    for base_path, (dm_path, links) in TASKS.items():
+        base = _import(base_path)
+        if isinstance(cls, type) and issubclass(cls, base):
+            return base, _import(dm_path), links
+    raise ValueError(f"{model_class_path} is not a seqzoo task; valid bases: {', '.join(TASKS)}")
+
+
+def _lightning_cli(args=None, run=True, model_class_path: str | None = None):
     from lightning.pytorch.cli import LightningCLI
 
-    from seqzoo.data.lm import LanguageModelDataModule
-    from seqzoo.lm import LanguageModelTask
+    args = list(args or [])
+    base, datamodule_class, links = task_for(model_class_path or _model_class_path(args))
 
     class SeqzooCLI(LightningCLI):
         def add_arguments_to_parser(self, parser):
-            parser.link_arguments("data.vocab_size", "model.init_args.vocab_size", apply_on="instantiate")
+            for src, dst in links.items():
+                parser.link_arguments(f"data.{src}", f"model.init_args.{dst}", apply_on="instantiate")
 
-    return SeqzooCLI(LanguageModelTask, LanguageModelDataModule, subclass_mode_model=True, args=args, run=run,
+    return SeqzooCLI(base, datamodule_class, subclass_mode_model=True, args=args, run=run,
                      save_config_kwargs={"overwrite": True})
 
 
@@ -96,6 +157,110 @@ def _reproduce(argv):
               overrides=overrides)
 
 
+def run_evaluate(name_or_path: str, dataset: str = "ptb", split: str = "test", data_dir: str | None = None,
+                 trust_pickle: bool = False, revision: str | None = None, batch_size: int = 10,
+                 bptt: int = 35) -> dict:
+    """Perplexity of a checkpoint on one split: token-weighted over the whole split, ``<eos>`` included."""
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    from seqzoo.data.corpora import SPLITS, load_corpus
+    from seqzoo.hub import PICKLE_SUFFIXES, from_pretrained, load_lightning_checkpoint
+
+    split = {"validation": "valid", "dev": "valid"}.get(split, split)
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    start = time.perf_counter()
+    if str(name_or_path).endswith(PICKLE_SUFFIXES):  # a .ckpt: its vocab is rebuilt from the corpus
+        model = load_lightning_checkpoint(name_or_path, trust_pickle, data_dir=data_dir, require_vocab=True)
+    else:
+        model = from_pretrained(name_or_path, revision=revision, trust_pickle=trust_pickle)
+    out = {"model": str(name_or_path), "dataset": dataset, "split": split}
+    if type(model).__name__ == "NGramLM":
+        sents = [line.split() for line in load_corpus(dataset, data_dir, splits=(split,))[split]["text"]]
+        out.update(perplexity=model.perplexity(sents), tokens=sum(len(s) + 1 for s in sents))  # + </s> each
+    else:
+        import tempfile
+
+        from seqzoo.data.lm import IGNORE_INDEX, LanguageModelDataModule, StreamBatches
+        vocab = getattr(model, "vocab", None)
+        if vocab is None:
+            raise ValueError(f"{name_or_path} has no vocab.json: cannot map {dataset} to token ids")
+        with tempfile.TemporaryDirectory() as tmp:
+            vocab.save(f"{tmp}/vocab.json")
+            dm = LanguageModelDataModule(dataset, data_dir, level=vocab.level, eval_batch_size=batch_size,
+                                         bptt=bptt, vocab_path=f"{tmp}/vocab.json")
+            dm.setup()
+        state, nll, n = None, 0.0, 0
+        with torch.no_grad():  # hidden state carried from batch to batch, as in training
+            for b in StreamBatches(dm.ids[split], batch_size, bptt, vocab.eos_id, vocab.pad_id):
+                logits, state = model(b["input_ids"], state)
+                nll += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), b["targets"].reshape(-1),
+                                       ignore_index=IGNORE_INDEX, reduction="sum").item()
+                n += int((b["targets"] != IGNORE_INDEX).sum())
+        out.update(perplexity=math.exp(nll / n), tokens=n)
+    out["seconds"] = round(time.perf_counter() - start, 3)
+    return out
+
+
+def _evaluate(argv):
+    p = argparse.ArgumentParser(prog="seqzoo evaluate", description=run_evaluate.__doc__)
+    p.add_argument("model", help="registered name with tag, hf-hub:org/name, org/name, a checkpoint folder or a .ckpt")
+    p.add_argument("--dataset", default="ptb", help="corpus name or path (default: ptb)")
+    p.add_argument("--split", default="test", help="train, valid or test (default: test)")
+    p.add_argument("--data-dir", default=None, help="local mirror of the corpora (default: $SEQZOO_DATA)")
+    p.add_argument("--revision", default=None, help="Hub branch, tag or commit sha (default: main)")
+    p.add_argument("--batch-size", type=int, default=10, help="columns of the token stream (default: 10)")
+    p.add_argument("--bptt", type=int, default=35, help="time steps per batch (default: 35)")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="allow a Lightning .ckpt (a pickle; read with torch.load(weights_only=True))")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    a = p.parse_args(argv)
+    r = run_evaluate(a.model, a.dataset, a.split, a.data_dir, a.trust_pickle, a.revision, a.batch_size, a.bptt)
+    if a.json:
+        print(json.dumps(r))
+    else:
+        print(f"{a.model} on {a.dataset} {r['split']}: perplexity {r['perplexity']:.2f} over {r['tokens']} tokens "
+              f"({r['seconds']:.1f} s)")
+
+
+def run_push(checkpoint: str, repo_id: str, private: bool = False, revision: str | None = None,
+             message: str | None = None, trust_pickle: bool = False, data_dir: str | None = None):
+    """Upload a checkpoint folder (its README.md kept as the card) or a Lightning .ckpt (converted) in one commit."""
+    from pathlib import Path
+
+    from seqzoo.hub import CARD_NAME, from_pretrained, load_lightning_checkpoint, push_to_hub
+
+    path = Path(checkpoint)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    card = None
+    if path.is_dir():
+        model = from_pretrained(path, trust_pickle=trust_pickle)  # validates the folder before anything leaves
+        if (path / CARD_NAME).is_file():
+            card = (path / CARD_NAME).read_text(encoding="utf-8")
+    else:
+        model = load_lightning_checkpoint(path, trust_pickle, data_dir=data_dir, require_vocab=True)
+    return push_to_hub(model, repo_id, private=private, revision=revision, commit_message=message, card=card)
+
+
+def _push(argv):
+    p = argparse.ArgumentParser(prog="seqzoo push", description=run_push.__doc__)
+    p.add_argument("checkpoint", help="a seqzoo checkpoint folder or a Lightning .ckpt")
+    p.add_argument("--repo-id", required=True, help="Hub repo, org/name (created if missing)")
+    p.add_argument("--private", action="store_true", help="create the repo private")
+    p.add_argument("--revision", default=None, help="branch to commit to (created from main if new)")
+    p.add_argument("--message", default=None, help="commit message")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="allow a Lightning .ckpt (a pickle; read with torch.load(weights_only=True))")
+    p.add_argument("--data-dir", default=None, help=".ckpt only: corpus mirror to rebuild the vocab from")
+    a = p.parse_args(argv)
+    info = run_push(a.checkpoint, a.repo_id, a.private, a.revision, a.message, a.trust_pickle, a.data_dir)
+    print(f"pushed {a.checkpoint} to {a.repo_id}: {getattr(info, 'commit_url', info)}")
+
+
 VERBS = {
     "fit": "train a model (LightningCLI; --config recipes/.../x.yaml)",
     "validate": "evaluate on the validation split (LightningCLI)",
@@ -103,8 +268,23 @@ VERBS = {
     "ngram": "fit an n-gram LM and print its perplexity",
     "reproduce": "run a recipe folder and write its results table",
     "list": "list registered models",
+    "evaluate": "perplexity of a checkpoint (name, Hub repo, folder or .ckpt) on a split",
+    "push": "upload a checkpoint folder or .ckpt to the Hugging Face Hub in one commit",
+    "translate": "translate stdin line by line with a seq2seq checkpoint (greedy or beam)",
+    "generate": "continue a prompt with a language model (greedy, top-k, top-p, temperature)",
+    "embeddings": "train (word2vec / fasttext), evaluate or query word vectors",
+    "gradient-flow": "measure |d loss_T / d h_(T-k)| for RNN / LSTM / GRU (recipes/gradient_flow)",
 }
-_FNS = {"ngram": _ngram, "list": _list, "reproduce": _reproduce}
+
+
+def _lazy(dotted: str):
+    """A verb whose module is imported only when the verb runs."""
+    return lambda argv: _import(dotted)(argv)
+
+_FNS = {"ngram": _ngram, "list": _list, "reproduce": _reproduce, "evaluate": _evaluate, "push": _push,
+        "translate": _lazy("seqzoo.decoding.translate_main"), "generate": _lazy("seqzoo.decoding.generate_main"),
+        "embeddings": _lazy("seqzoo.embeddings.embeddings_main"),
+        "gradient-flow": _lazy("seqzoo.diagnostics.main")}
 
 
 def main(argv=None) -> int:
@@ -112,7 +292,7 @@ def main(argv=None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: seqzoo VERB [ARGS]\n\nverbs:")
         for v, h in VERBS.items():
-            print(f"  {v:<10} {h}")
+            print(f"  {v:<14} {h}")
         print("\n`seqzoo VERB --help` for each verb's flags.")
         return 0
     verb, rest = argv[0], argv[1:]
@@ -122,12 +302,11 @@ def main(argv=None) -> int:
     try:
         if verb in LIGHTNING_VERBS:
             _lightning_cli([verb, *rest])
-        else:
-            _FNS[verb](rest)
+            return 0
+        return _FNS[verb](rest) or 0
     except (ValueError, FileNotFoundError, FloatingPointError) as e:  # bad input: one clear line
         print(f"seqzoo {verb}: error: {e}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

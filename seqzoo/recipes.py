@@ -9,6 +9,7 @@ neural runs, the n-gram runs as flat lines).
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import time
@@ -38,7 +39,8 @@ def _history_callback():
         def on_validation_epoch_end(self, trainer, pl_module):
             if trainer.sanity_checking:
                 return
-            m = {k: float(v) for k, v in trainer.callback_metrics.items() if k.endswith("perplexity")}
+            m = {k: float(v) for k, v in trainer.callback_metrics.items()
+                 if k.startswith(("valid_", "train_")) and k != "train_loss" and v.numel() == 1}
             self.epochs.append({"epoch": trainer.current_epoch + 1, **m})
 
     return History()
@@ -59,9 +61,14 @@ def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: l
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     test = cli.trainer.test(cli.model, datamodule=cli.datamodule)[0]
     wall = time.perf_counter() - start
-    valid = history.epochs[-1]["valid_perplexity"] if history.epochs else None
-    return {"config": str(config), "dataset": cli.datamodule.hparams.dataset,
-            "metrics": {"valid_perplexity": valid, "test_perplexity": float(test["test_perplexity"])},
+    last = history.epochs[-1] if history.epochs else {}
+    metrics = {**{k: v for k, v in last.items() if k.startswith("valid_")}, **{k: float(v) for k, v in test.items()}}
+    if getattr(cli.datamodule.hparams, "level", None) == "char":  # a char LM's loss is nats per character
+        for split in ("valid", "test"):
+            if f"{split}_perplexity" in metrics:
+                metrics[f"{split}_nats_per_char"] = math.log(metrics[f"{split}_perplexity"])
+    dataset = getattr(cli.datamodule.hparams, "dataset", None) or type(cli.datamodule).__name__
+    return {"config": str(config), "dataset": dataset, "metrics": metrics,
             "epochs": cli.trainer.current_epoch, "wall_seconds": round(wall, 1), "device": device_name(),
             "history": history.epochs, "checkpoint_dir": cli.trainer.log_dir}
 
@@ -88,31 +95,36 @@ def write_results(folder: Path, run: dict) -> dict:
 
 
 def _fmt(x) -> str:
-    return "" if x is None else f"{x:.1f}"
+    return "" if x is None else (f"{x:.3f}" if abs(x) < 10 else f"{x:.1f}")
 
 
 def write_report(folder: Path, recipe: dict) -> None:
-    """``results.md``: one row per run, ours beside the paper's; and the validation plot."""
+    """``results.md``: one row per run, ours beside the paper's; and the validation plot.
+
+    The columns are ``recipe["metrics"]`` (default: valid and test perplexity), each followed
+    by the paper's figure where a run gives one under ``paper:``.
+    """
     results = _load_results(folder / "results.json")
     by_name = {r["name"]: r for r in results["runs"]}
+    cols = recipe.get("metrics", ["valid_perplexity", "test_perplexity"])
+    head = " | ".join(f"{c} | paper" for c in cols)
     lines = [f"# {recipe.get('title', folder.name)}", "",
              "Measured by `seqzoo reproduce " + str(folder) + "`; every figure comes from `results.json`.", "",
-             "| run | model | valid ppl | test ppl | paper valid | paper test | epochs | wall (s) | device |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+             f"| run | model | {head} | epochs | wall (s) | device |",
+             "| --- | --- | " + " | ".join("---: | ---:" for _ in cols) + " | ---: | ---: | --- |"]
     for spec in recipe["runs"]:
         r, paper = by_name.get(spec["name"]), spec.get("paper", {})
         m = r["metrics"] if r else {}
-        lines.append(f"| {spec['name']} | {spec.get('model', '')} | {_fmt(m.get('valid_perplexity'))} | "
-                     f"{_fmt(m.get('test_perplexity'))} | {_fmt(paper.get('valid_perplexity'))} | "
-                     f"{_fmt(paper.get('test_perplexity'))} | {r['epochs'] if r else 'not run'} | "
+        vals = " | ".join(f"{_fmt(m.get(c))} | {_fmt(paper.get(c))}" for c in cols)
+        lines.append(f"| {spec['name']} | {spec.get('model', '')} | {vals} | {r['epochs'] if r else 'not run'} | "
                      f"{r['wall_seconds'] if r else ''} | {r['device'] if r else ''} |")
     if recipe.get("notes"):
         lines += ["", recipe["notes"].strip()]
     _atomic_write(folder / "results.md", "\n".join(lines) + "\n")
-    _plot(folder, results)
+    _plot(folder, results, recipe)
 
 
-def _plot(folder: Path, results: dict) -> None:
+def _plot(folder: Path, results: dict, recipe: dict) -> None:
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -120,22 +132,26 @@ def _plot(folder: Path, results: dict) -> None:
     except ImportError:  # matplotlib is a dev extra
         return
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    neural = [r for r in results["runs"] if r.get("history")]
+    key = next((c for c in recipe.get("metrics", ["valid_perplexity"]) if c.startswith("valid_")), "valid_perplexity")
+    neural = [r for r in results["runs"] if r.get("history") and key in r["history"][-1]]
+    if not neural:
+        plt.close(fig)
+        return
     for r in neural:
         xs = [h["epoch"] for h in r["history"]]
-        ax.plot(xs, [h["valid_perplexity"] for h in r["history"]], marker="o", ms=3, label=r["name"])
+        ax.plot(xs, [h[key] for h in r["history"]], marker="o", ms=3, label=r["name"])
     for r in results["runs"]:
-        if not r.get("history") and r["metrics"].get("valid_perplexity"):
-            ax.axhline(r["metrics"]["valid_perplexity"], ls="--", lw=1, color="gray")
-            ax.annotate(r["name"], (1, r["metrics"]["valid_perplexity"]), fontsize=8, va="bottom")
+        if not r.get("history") and r["metrics"].get(key):
+            ax.axhline(r["metrics"][key], ls="--", lw=1, color="gray")
+            ax.annotate(r["name"], (1, r["metrics"][key]), fontsize=8, va="bottom")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("validation perplexity")
-    ax.set_yscale("log")
-    ax.set_title(f"{folder.name}: validation perplexity per epoch (dashed: n-gram)")
-    if neural:
-        ax.legend()
+    ax.set_ylabel(key.replace("_", " "))
+    if key.endswith("perplexity"):
+        ax.set_yscale("log")
+    ax.set_title(f"{folder.name}: {key.replace('_', ' ')} per epoch (dashed: n-gram)")
+    ax.legend()
     fig.tight_layout()
-    fig.savefig(folder / "valid_perplexity.png", dpi=110)
+    fig.savefig(folder / f"{key}.png", dpi=110)
     plt.close(fig)
 
 
