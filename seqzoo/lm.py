@@ -154,13 +154,14 @@ class LanguageModelTask(L.LightningModule):
     # -- optimisation ----------------------------------------------------------------------------
     def configure_optimizers(self):
         a = self.optim_args
+        params = [p for p in self.parameters() if p.requires_grad]  # frozen embeddings stay out
         if a["optimizer"] == "sgd":
-            opt = torch.optim.SGD(self.parameters(), lr=a["lr"], momentum=a["momentum"],
+            opt = torch.optim.SGD(params, lr=a["lr"], momentum=a["momentum"],
                                   weight_decay=a["weight_decay"])
         elif a["optimizer"] == "adam":
-            opt = torch.optim.Adam(self.parameters(), lr=a["lr"], weight_decay=a["weight_decay"])
+            opt = torch.optim.Adam(params, lr=a["lr"], weight_decay=a["weight_decay"])
         else:
-            opt = torch.optim.AdamW(self.parameters(), lr=a["lr"], weight_decay=a["weight_decay"])
+            opt = torch.optim.AdamW(params, lr=a["lr"], weight_decay=a["weight_decay"])
         decay, start = a["lr_decay"], a["decay_start"]
         # LambdaLR's epoch e is 0-based: epochs 1..start keep the LR, epoch start+1 gets lr * decay.
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: decay ** max(0, e + 1 - start))

@@ -104,6 +104,9 @@ def write_report(folder: Path, recipe: dict) -> None:
     The columns are ``recipe["metrics"]`` (default: valid and test perplexity), each followed
     by the paper's figure where a run gives one under ``paper:``.
     """
+    if any(spec.get("kind") == "embeddings" for spec in recipe["runs"]):
+        from seqzoo.embeddings import write_report as write_embeddings_report
+        return write_embeddings_report(folder, recipe)
     results = _load_results(folder / "results.json")
     by_name = {r["name"]: r for r in results["runs"]}
     cols = recipe.get("metrics", ["valid_perplexity", "test_perplexity"])
@@ -182,6 +185,9 @@ def reproduce(recipe_dir: str | os.PathLike, only: list[str] | None = None, incl
                    "metrics": {"valid_perplexity": r["perplexity"]["valid"],
                                "test_perplexity": r["perplexity"]["test"]},
                    "epochs": 1, "wall_seconds": r["seconds"], "device": device_name()}
+        elif spec.get("kind") == "embeddings":
+            from seqzoo.embeddings import run_recipe_entry
+            run = run_recipe_entry(folder / spec["config"], data_dir)
         else:
             run = run_fit(folder / spec["config"], data_dir, overrides)
         write_results(folder, {"name": spec["name"], **run})

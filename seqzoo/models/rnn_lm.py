@@ -91,16 +91,29 @@ class RNNLanguageModel(LanguageModelTask):
         dropout: on non-recurrent connections (Zaremba et al. 2014).
         tie_weights: share the input embedding and the softmax weights.
         init_range: uniform(-r, r) init of every weight; 0 keeps PyTorch's.
+        embeddings: pretrained word vectors for the input embedding (a path or a name such as
+            ``glove-6b-50d``; see :func:`seqzoo.embeddings.load_embeddings`); None: random.
+        freeze_embeddings: keep those vectors fixed during training.
     """
 
     def __init__(self, vocab_size: int = 10000, cell: str = "lstm", embedding_size: int = 200,
                  hidden_size: int = 200, num_layers: int = 2, dropout: float = 0.0, tie_weights: bool = False,
                  init_range: float = 0.1, optimizer: str = "sgd", lr: float = 20.0, momentum: float = 0.0,
-                 weight_decay: float = 0.0, lr_decay: float = 1.0, decay_start: int = 0):
+                 weight_decay: float = 0.0, lr_decay: float = 1.0, decay_start: int = 0,
+                 embeddings: str | None = None, freeze_embeddings: bool = False):
         super().__init__(optimizer, lr, momentum, weight_decay, lr_decay, decay_start)
         self.save_hyperparameters()
         self.net = RNNLM(RNNLMConfig(vocab_size, cell, embedding_size, hidden_size, num_layers, dropout,
                                      tie_weights, init_range))
+
+    def setup(self, stage: str) -> None:
+        # before Lightning restores a checkpoint, so a resumed run keeps its trained rows
+        if stage == "fit" and self.hparams.embeddings:
+            from seqzoo.embeddings import init_embedding
+            dm = self.trainer.datamodule
+            report = init_embedding(self.net.embed, dm.vocab, self.hparams.embeddings,
+                                    freeze=self.hparams.freeze_embeddings, data_dir=dm.hparams.data_dir)
+            print(report.summary())
 
     @property
     def model_config(self) -> dict:
