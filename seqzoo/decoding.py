@@ -248,10 +248,12 @@ def generate_main(argv=None) -> int:
     p.add_argument("--num-samples", type=int, default=1, help="continuations to print (default: 1)")
     p.add_argument("--seed", type=int, default=None, help="random seed")
     p.add_argument("--data-dir", default=None, help=".ckpt only: corpus mirror to rebuild the vocab from")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="allow a Lightning .ckpt (a pickle; read with torch.load(weights_only=True))")
     a = p.parse_args(argv)
     from seqzoo import hub
     if str(a.checkpoint).endswith(".ckpt"):
-        lm = hub.load_lightning_checkpoint(a.checkpoint, trust_pickle=True, data_dir=a.data_dir, require_vocab=True)
+        lm = hub.load_lightning_checkpoint(a.checkpoint, a.trust_pickle, data_dir=a.data_dir, require_vocab=True)
     else:
         lm = hub.from_pretrained(a.checkpoint)
     vocab = getattr(lm, "vocab", None)
@@ -278,7 +280,11 @@ def translate_main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=64, help="sentences per batch (default: 64)")
     p.add_argument("--max-len", type=int, default=None, help="output tokens at most (default: 2 x source + 10)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="required: a Lightning .ckpt is a pickle (read with torch.load(weights_only=True))")
     a = p.parse_args(argv)
+    if not a.trust_pickle:
+        raise ValueError(f"{a.checkpoint} is a Lightning .ckpt, a pickle: pass --trust-pickle if you trust its source")
     from seqzoo.models.seq2seq import Seq2Seq
     model = Seq2Seq.from_checkpoint(a.checkpoint, map_location=a.device)
     lines = [line.rstrip("\r\n") for line in sys.stdin]

@@ -144,7 +144,9 @@ def test_checkpoint_loads_weights_only_and_translate_verb(tmp_path, monkeypatch,
     lines = ["a b c", "", "h g f e d c b"]
     assert loaded.translate(lines, beam_size=2) == model.translate(lines, beam_size=2)
     monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(lines) + "\n"))
-    assert translate_main([str(ckpt), "--beam", "2"]) == 0
+    with pytest.raises(ValueError, match="pass --trust-pickle"):
+        translate_main([str(ckpt), "--beam", "2"])
+    assert translate_main([str(ckpt), "--beam", "2", "--trust-pickle"]) == 0
     assert capsys.readouterr().out.split("\n")[:3] == [h[0] for h in model.translate(lines, beam_size=2)]
     torch.save({"state_dict": {}, "hyper_parameters": {"cell": "lstm"}}, tmp_path / "lm.ckpt")
     with pytest.raises(ValueError, match="is not a Seq2Seq checkpoint"):
