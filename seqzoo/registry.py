@@ -7,6 +7,7 @@ family, so nothing else lists models.
 """
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from dataclasses import dataclass, field
 from typing import Callable
@@ -81,7 +82,7 @@ def get_pretrained_cfg(name: str) -> PretrainedCfg:
 
 def _check(arch: str) -> None:
     if arch not in _entrypoints:
-        close = fnmatch.filter(_entrypoints, f"*{arch.split('_')[0]}*")[:5]
+        close = difflib.get_close_matches(arch, _entrypoints, n=5, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see seqzoo.list_models()"
         raise ValueError(f"unknown model {arch!r}{hint}")
 

@@ -27,16 +27,31 @@ def test_unknown_verb(capsys):
     assert "unknown verb 'trian'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("config", sorted((REPO / "recipes").glob("*/*.yaml")), ids=lambda p: p.name)
+def _lm_configs():
+    """Every recipe config of a language model (the other tasks' configs run in test_seq_recipes.py and
+    test_seq2seq.py on their own data)."""
+    from seqzoo.cli import task_for
+    from seqzoo.lm import LanguageModelTask
+    out = []
+    for p in sorted((REPO / "recipes").glob("*/*.yaml")):
+        model = (yaml.safe_load(p.read_text()) or {}).get("model")
+        if isinstance(model, dict) and task_for(model["class_path"])[0] is LanguageModelTask:
+            out.append(p)
+    return out
+
+
+def test_every_config_belongs_to_a_task():
+    from seqzoo.cli import task_for
+    configs = [p for p in (REPO / "recipes").glob("*/*.yaml") if "model" in (yaml.safe_load(p.read_text()) or {})]
+    assert len(configs) > len(_lm_configs()) >= 8
+    for p in configs:
+        task_for(yaml.safe_load(p.read_text())["model"]["class_path"])  # raises for an unknown task
+
+
+@pytest.mark.parametrize("config", _lm_configs(), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_recipe_config_instantiates(config, tiny_corpus):
     """A config whose keys drift from the code fails here, not after an hour of training."""
-    spec = yaml.safe_load(config.read_text())
-    if "model" not in spec:  # recipe.yaml: the run table, checked below
-        pytest.skip("not a LightningCLI config")
-    from seqzoo.cli import _lightning_cli, task_for
-    from seqzoo.lm import LanguageModelTask
-    if task_for(spec["model"]["class_path"])[0] is not LanguageModelTask:
-        pytest.skip("not a language model: tests/test_seq_recipes.py and test_seq2seq.py run it on its own data")
+    from seqzoo.cli import _lightning_cli
     cli = _lightning_cli(["--config", str(config), "--data.dataset", str(tiny_corpus), *FAST], run=False)
     assert cli.model.hparams.vocab_size == cli.datamodule.vocab_size
 
@@ -93,3 +108,19 @@ def test_non_utf8_corpus_one_line(tmp_path, capsys):
                  *FAST]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not UTF-8" in err[0]
+
+
+def test_ngram_json(tiny_corpus, capsys):
+    assert main(["ngram", "--dataset", str(tiny_corpus), "--order", "3", "--smoothing", "modified-kn", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert set(r["perplexity"]) == {"valid", "test"} and r["seconds"] >= 0
+    # a trigram KN model of this tiny repetitive language is far better than uniform over its 10 types
+    assert 1 < r["perplexity"]["test"] < 10
+    lines = (tiny_corpus / "test.txt").read_text().splitlines()
+    assert r["tokens"]["test"] == sum(len(line.split()) + 1 for line in lines)
+
+
+def test_ngram_stupid_backoff_has_no_perplexity(tiny_corpus, capsys):
+    assert main(["ngram", "--dataset", str(tiny_corpus), "--smoothing", "stupid"]) == 1
+    err = capsys.readouterr().err  # datasets' progress bars may come first; the error is one line, no traceback
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("seqzoo ngram: error: stupid backoff")

@@ -98,8 +98,6 @@ def test_round_trip_every_registered_model(name, tmp_path):
     assert (folder / "README.md").read_text().startswith("---\nlibrary_name: seqzoo\n")
 
 
-@pytest.mark.xfail(strict=True, reason="seqzoo.models.ngram: from_arpa reads ARPA's -99 (p = 0) as 1e-99, not 0; "
-                                      "an unsmoothed model's log p = -inf comes back finite (owner: ngram.py)")
 def test_ngram_zero_probability_survives_arpa(tmp_path):
     model = tiny_model("ngram_mle3")
     assert model.logprob("zebra", ["a"]) == -math.inf
