@@ -161,11 +161,6 @@ def run_evaluate(name_or_path: str, dataset: str = "ptb", split: str = "test", d
                  trust_pickle: bool = False, revision: str | None = None, batch_size: int = 10,
                  bptt: int = 35) -> dict:
     """Perplexity of a checkpoint on one split: token-weighted over the whole split, ``<eos>`` included."""
-    import math
-
-    import torch
-    import torch.nn.functional as F
-
     from seqzoo.data.corpora import SPLITS, load_corpus
     from seqzoo.hub import PICKLE_SUFFIXES, from_pretrained, load_lightning_checkpoint
 
@@ -184,7 +179,8 @@ def run_evaluate(name_or_path: str, dataset: str = "ptb", split: str = "test", d
     else:
         import tempfile
 
-        from seqzoo.data.lm import IGNORE_INDEX, LanguageModelDataModule, StreamBatches
+        from seqzoo.data.lm import LanguageModelDataModule, StreamBatches
+        from seqzoo.lm import stream_perplexity
         vocab = getattr(model, "vocab", None)
         if vocab is None:
             raise ValueError(f"{name_or_path} has no vocab.json: cannot map {dataset} to token ids")
@@ -193,14 +189,8 @@ def run_evaluate(name_or_path: str, dataset: str = "ptb", split: str = "test", d
             dm = LanguageModelDataModule(dataset, data_dir, level=vocab.level, eval_batch_size=batch_size,
                                          bptt=bptt, vocab_path=f"{tmp}/vocab.json")
             dm.setup()
-        state, nll, n = None, 0.0, 0
-        with torch.no_grad():  # hidden state carried from batch to batch, as in training
-            for b in StreamBatches(dm.ids[split], batch_size, bptt, vocab.eos_id, vocab.pad_id):
-                logits, state = model(b["input_ids"], state)
-                nll += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), b["targets"].reshape(-1),
-                                       ignore_index=IGNORE_INDEX, reduction="sum").item()
-                n += int((b["targets"] != IGNORE_INDEX).sum())
-        out.update(perplexity=math.exp(nll / n), tokens=n)
+        r = stream_perplexity(model, StreamBatches(dm.ids[split], batch_size, bptt, vocab.eos_id, vocab.pad_id))
+        out.update(perplexity=r["perplexity"], tokens=r["tokens"])
     out["seconds"] = round(time.perf_counter() - start, 3)
     return out
 

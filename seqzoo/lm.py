@@ -19,7 +19,7 @@ from torchmetrics.text import Perplexity
 
 from seqzoo.data.lm import IGNORE_INDEX
 
-__all__ = ["LanguageModelTask", "detach_state", "OPTIMIZERS"]
+__all__ = ["LanguageModelTask", "detach_state", "stream_perplexity", "OPTIMIZERS"]
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
@@ -168,19 +168,26 @@ class LanguageModelTask(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
     # -- perplexity of a whole split, outside the Trainer -----------------------------------------
-    @torch.no_grad()
     def evaluate_stream(self, batches) -> dict:
         """Token-weighted perplexity over an iterable of stream batches (state carried)."""
-        was_training, state, nll, n = self.training, None, 0.0, 0
-        self.eval()
-        for b in batches:
-            logits, state = self(b["input_ids"].to(self.device), state)
-            t = b["targets"].to(self.device)
-            nll += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t.reshape(-1),
-                                   ignore_index=IGNORE_INDEX, reduction="sum").item()
-            n += int((t != IGNORE_INDEX).sum())
-        self.train(was_training)
-        return {"perplexity": math.exp(nll / n), "nll": nll, "tokens": n}
+        return stream_perplexity(self.net, batches)
+
+
+@torch.no_grad()
+def stream_perplexity(net: nn.Module, batches) -> dict:
+    """exp(total NLL / tokens) of ``net`` over stream batches, the hidden state carried from batch
+    to batch as in training: ``{"perplexity", "nll", "tokens"}``."""
+    was_training, state, nll, n = net.training, None, 0.0, 0
+    device = next(net.parameters()).device
+    net.eval()
+    for b in batches:
+        logits, state = net(b["input_ids"].to(device), state)
+        t = b["targets"].to(device)
+        nll += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t.reshape(-1),
+                               ignore_index=IGNORE_INDEX, reduction="sum").item()
+        n += int((t != IGNORE_INDEX).sum())
+    net.train(was_training)
+    return {"perplexity": math.exp(nll / n), "nll": nll, "tokens": n}
 
 
 def _batch_size(state) -> int:
