@@ -164,17 +164,6 @@ class ClassifierTask(SequenceTask):
         self.log(f"{split}_accuracy", metric, prog_bar=split != "train", on_step=False, on_epoch=True)
         return loss
 
-    def training_step(self, batch, batch_idx):
-        loss = self._step(batch, "train")
-        self._check_loss(loss)
-        return loss
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "valid")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
-
 
 def _create(arch_defaults: dict, **kwargs) -> RNNClassifier:
     embeddings = kwargs.pop("embeddings", None)

@@ -230,6 +230,18 @@ class SequenceTask(L.LightningModule):
         sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=a["lr_decay"])
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
+    # Subclasses define ``_step(batch, split) -> loss``, logging their metrics; CTC overrides these.
+    def training_step(self, batch, batch_idx):
+        loss = self._step(batch, "train")
+        self._check_loss(loss)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self._step(batch, "valid")
+
+    def test_step(self, batch, batch_idx):
+        self._step(batch, "test")
+
 
 class TaggerTask(SequenceTask):
     """LightningModule for :class:`RNNTagger`: token cross-entropy, token accuracy (micro, padding
@@ -279,17 +291,6 @@ class TaggerTask(SequenceTask):
         self.log(f"{split}_loss", loss, prog_bar=split == "train", batch_size=len(batch["input_ids"]))
         self.log(f"{split}_accuracy", metric, prog_bar=split != "train", on_step=False, on_epoch=True)
         return loss
-
-    def training_step(self, batch, batch_idx):
-        loss = self._step(batch, "train")
-        self._check_loss(loss)
-        return loss
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "valid")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
 
 
 def _create(arch_defaults: dict, **kwargs) -> RNNTagger:
