@@ -63,7 +63,7 @@ class LanguageModelTask(L.LightningModule):
         self.valid_tokens = SumMetric()  # tokens scored, summed over ranks: a check that none is lost
         self.test_tokens = SumMetric()
         self._state = {}
-        self._resume = None  # carried state + RNG from a mid-epoch checkpoint, used at the next epoch start
+        self._resume = None  # carried state + RNG from a checkpoint, put back in on_train_start
 
     def forward(self, input_ids: torch.Tensor, state=None):
         """(B, T) int64 -> logits (B, T, V) float, new state."""
