@@ -1,7 +1,7 @@
 """Model cards: the README.md of a checkpoint, with Hub metadata (YAML front matter + ``model-index``).
 
-``make_card`` writes one card; ``write_cards`` writes one per run of a recipe's ``results.json`` that has a
-registered pretrained name (``PretrainedCfg.recipe`` is the run's config). Every number in a card comes from
+``make_card`` writes one card, for any family; ``write_cards`` writes one per run of a recipe's ``results.json``
+that has a registered pretrained name (``PretrainedCfg.recipe``'s folder and ``PretrainedCfg.run`` name the run). Every number in a card comes from
 a ``results.json`` run: a card without one says so instead of showing figures.
 """
 from __future__ import annotations
@@ -12,10 +12,41 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["make_card", "write_cards", "card_metadata"]
+__all__ = ["make_card", "write_cards", "card_for_run", "card_metadata", "family_of", "KINDS"]
 
 _CELL_TAGS = {"lstm": "lstm", "gru": "gru", "rnn_tanh": "rnn", "rnn_relu": "rnn"}
 _CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "tanh RNN", "rnn_relu": "ReLU RNN"}
+# family -> (Hub pipeline tag, task name, results.json metric names, what it is for)
+_LM_USE = ("Research and teaching: a reproducible baseline for language modelling perplexity, for comparing "
+           "architectures and smoothing methods, and for scoring or sampling text in the domain it was trained on.")
+KINDS = {
+    "rnn_lm": ("text-generation", "Language modeling", ("perplexity", "nats_per_char"), _LM_USE),
+    "window_lm": ("text-generation", "Language modeling", ("perplexity",), _LM_USE),
+    "ngram": ("text-generation", "Language modeling", ("perplexity",), _LM_USE),
+    "seq2seq": ("translation", "Translation", ("bleu", "chrf"),
+                "Research and teaching: a reproducible encoder-decoder translation baseline (with or without "
+                "attention) for the language pair and domain it was trained on."),
+    "tagger": ("token-classification", "Part-of-speech tagging", ("accuracy",),
+               "Research and teaching: a reproducible recurrent tagger for the treebank and tag set it was trained "
+               "on; one tag per token."),
+    "classifier": ("text-classification", "Text classification", ("accuracy",),
+                   "Research and teaching: a reproducible recurrent sentence classifier for the label set and domain "
+                   "it was trained on."),
+    "ctc": ("text2text-generation", "Grapheme-to-phoneme conversion", ("per",),
+            "Research and teaching: a reproducible CTC baseline that maps a spelling to its phonemes."),
+}
+_METRIC_NAMES = {"perplexity": "perplexity", "nats_per_char": "nats per character", "bleu": "BLEU", "chrf": "chrF",
+                 "accuracy": "accuracy", "per": "phoneme error rate"}
+_SPLITS = (("test", "test"), ("valid", "validation"))
+
+
+def family_of(config: dict) -> str:
+    """The model family a config's fields belong to."""
+    for key, family in (("order", "ngram"), ("src_vocab_size", "seq2seq"), ("num_tags", "tagger"),
+                        ("num_classes", "classifier"), ("num_labels", "ctc"), ("context_size", "window_lm")):
+        if key in config:
+            return family
+    return "rnn_lm"
 
 
 def _dataset_info(dataset: str | None) -> tuple[str | None, str | None]:
@@ -30,52 +61,86 @@ def _dataset_info(dataset: str | None) -> tuple[str | None, str | None]:
     return (dataset if looks_like_repo else None), dataset
 
 
+def _encoder(c: dict) -> str:
+    bi = "bidirectional " if c.get("bidirectional") else ""
+    return f"{c.get('num_layers', '?')}-layer {bi}{_CELL_NAMES.get(c.get('cell'), c.get('cell', 'RNN'))}"
+
+
 def _describe(config: dict) -> tuple[str, list[str]]:
-    """One-paragraph description and the tags of a model config (RNN LM fields or n-gram fields)."""
-    if "cell" in config:
-        c = config
-        cell = _CELL_NAMES.get(c["cell"], c["cell"])
-        tied = ", input and output embeddings tied" if c.get("tie_weights") else ""
-        text = (f"A {c.get('num_layers', '?')}-layer {cell} language model: {c.get('embedding_size', '?')}-wide "
-                f"embeddings, {c.get('hidden_size', '?')}-wide hidden state, dropout {c.get('dropout', 0.0)}{tied}"
-                + (f", vocabulary of {c['vocab_size']} tokens" if c.get("vocab_size") else "")
-                + ". It reads a token stream left to right and predicts the next token (truncated BPTT training, "
-                  "hidden state carried across batches; Zaremba et al. 2014).")
-        return text, ["language-modeling", "seqzoo", "pytorch", "lightning", _CELL_TAGS.get(c["cell"], c["cell"])]
-    if "order" in config:
-        c = config
+    """One-paragraph description and the tags of a model config (any family's fields)."""
+    c, family = config, family_of(config)
+    base = ["seqzoo", "pytorch", "lightning"]
+    cell = [_CELL_TAGS.get(c["cell"], c["cell"])] if "cell" in c else []
+    if family == "ngram":
         text = (f"A word {c['order']}-gram language model with {c.get('smoothing', '?')} smoothing, stored as an "
                 f"ARPA backoff file" + (f" over {c['vocab_size']} words" if c.get("vocab_size") else "") + ".")
         return text, ["language-modeling", "seqzoo", "n-gram", str(c.get("smoothing", "n-gram"))]
-    return "A seqzoo language model.", ["language-modeling", "seqzoo"]
+    if family == "window_lm":
+        text = (f"A fixed-window neural language model (Bengio et al. 2003): the previous {c.get('context_size')} "
+                f"words' {c.get('embedding_size')}-wide embeddings, {c.get('hidden_size')} tanh units, a softmax over "
+                f"{c.get('vocab_size')} words" + (", direct connections" if c.get("direct") else "") + ".")
+        return text, ["language-modeling", *base, "feed-forward"]
+    if family == "seq2seq":
+        attention = {"none": "no attention (the context vector only)", "bahdanau": "additive (Bahdanau) attention",
+                     "luong_general": "Luong general attention", "luong_dot": "Luong dot attention"}
+        text = (f"An encoder-decoder translation model: a {_encoder(c)} encoder and a "
+                f"{_CELL_NAMES.get(c.get('cell'), c.get('cell'))} decoder with "
+                f"{attention.get(c.get('attention'), c.get('attention'))}, {c.get('hidden_size')}-wide; "
+                f"{c.get('src_vocab_size')} source and {c.get('tgt_vocab_size')} target tokens.")
+        return text, ["translation", *base, *cell, "seq2seq"]
+    if family == "tagger":
+        chars = "" if c.get("char_encoder", "none") == "none" else f" and character {c['char_encoder'].upper()} features"
+        text = (f"A {_encoder(c)} sequence tagger over {c.get('embedding_size')}-wide word embeddings{chars}: one of "
+                f"{c.get('num_tags')} tags per token.")
+        return text, ["token-classification", "pos-tagging", *base, *cell]
+    if family == "classifier":
+        text = (f"A {_encoder(c)} sentence classifier over {c.get('embedding_size')}-wide word embeddings, "
+                f"{c.get('pooling')} pooling over time, {c.get('num_classes')} classes.")
+        return text, ["text-classification", *base, *cell]
+    if family == "ctc":
+        text = (f"A {_encoder(c)} CTC model over character embeddings (each frame upsampled x{c.get('upsample')}), "
+                f"{c.get('num_labels')} output labels including the blank; decoded greedily or by prefix beam search.")
+        return text, ["grapheme-to-phoneme", "ctc", *base, *cell]
+    cellname = _CELL_NAMES.get(c.get("cell"), c.get("cell"))
+    tied = ", input and output embeddings tied" if c.get("tie_weights") else ""
+    text = (f"A {c.get('num_layers', '?')}-layer {cellname} language model: {c.get('embedding_size', '?')}-wide "
+            f"embeddings, {c.get('hidden_size', '?')}-wide hidden state, dropout {c.get('dropout', 0.0)}{tied}"
+            + (f", vocabulary of {c['vocab_size']} tokens" if c.get("vocab_size") else "")
+            + ". It reads a token stream left to right and predicts the next token (truncated BPTT training, "
+              "hidden state carried across batches; Zaremba et al. 2014).")
+    return text, ["language-modeling", *base, *cell]
 
 
-def _metric_values(results_run: dict | None) -> dict[str, float]:
+def _metric_values(results_run: dict | None, family: str = "rnn_lm") -> dict[str, float]:
+    """``{"test_perplexity": ...}``: the run's metrics that this family reports, valid and test."""
     m = (results_run or {}).get("metrics") or {}
-    return {k: float(m[k]) for k in ("valid_perplexity", "test_perplexity") if m.get(k) is not None}
+    keys = [f"{split}_{metric}" for metric in KINDS[family][2] for split, _ in _SPLITS]
+    return {k: float(m[k]) for k in keys if m.get(k) is not None}
 
 
 def card_metadata(model_name: str, config: dict, results_run: dict | None, dataset: str | None,
                   license: str = "apache-2.0", base_model: str | None = None) -> dict:
     """The YAML front matter of :func:`make_card` as a dict."""
+    family = family_of(config)
+    pipeline, task_name, metrics, _ = KINDS[family]
     _, tags = _describe(config)
     hub_id, display = _dataset_info(dataset)
-    meta: dict = {"library_name": "seqzoo", "license": license, "tags": tags}
-    if "cell" in config:
-        meta["pipeline_tag"] = "text-generation"
+    meta: dict = {"library_name": "seqzoo", "license": license, "tags": tags, "pipeline_tag": pipeline}
     if hub_id:
         meta["datasets"] = [hub_id]
     if base_model:
         meta["base_model"] = base_model
-    values = _metric_values(results_run)
-    if values:
-        results = []
-        for key, split, label in (("test_perplexity", "test", "test perplexity"),
-                                  ("valid_perplexity", "validation", "validation perplexity")):
+    values = _metric_values(results_run, family)
+    results = []
+    for split, label in _SPLITS:
+        for metric in metrics:
+            key = f"{split}_{metric}"
             if key in values:
-                results.append({"task": {"type": "text-generation", "name": "Language modeling"},
-                                "dataset": {"type": hub_id or dataset, "name": display, "split": split},
-                                "metrics": [{"type": "perplexity", "value": round(values[key], 2), "name": label}]})
+                results.append({"task": {"type": pipeline, "name": task_name},
+                                "dataset": {"type": hub_id or dataset, "name": display, "split": label},
+                                "metrics": [{"type": metric, "value": round(values[key], 4 if values[key] < 10 else 2),
+                                             "name": f"{label} {_METRIC_NAMES[metric]}"}]})
+    if results:
         meta["model-index"] = [{"name": model_name, "results": results}]
     return meta
 
@@ -86,27 +151,33 @@ def make_card(model_name: str, config: dict, results_run: dict | None, dataset: 
 
     Args:
         model_name: how to load it: a Hub repo id or a registered ``arch.tag`` name.
-        config: the model's arguments (``RNNLMConfig`` fields, or the n-gram's order / smoothing).
+        config: the model's arguments (its family's config fields, or the n-gram's order / smoothing).
         results_run: one run of a recipe's ``results.json`` (``metrics``, ``epochs``, ``wall_seconds``,
             ``device``); ``None``: the card states that no result was measured.
         dataset: corpus name (``ptb``) or path it was trained on.
         recipe_command: the exact command that trains it.
     """
     meta = card_metadata(model_name, config, results_run, dataset, license, base_model)
+    family = family_of(config)
     description, _ = _describe(config)
     _, display = _dataset_info(dataset)
-    values = _metric_values(results_run)
+    values = _metric_values(results_run, family)
+    loaded = {"ngram": "NGramLM", "seq2seq": "Seq2SeqNet with .src_tokenizer / .tgt_tokenizer",
+              "tagger": "RNNTagger with .vocab, .tags", "classifier": "RNNClassifier with .vocab",
+              "ctc": "CTCModel with .vocab, .labels", "window_lm": "WindowLM with .vocab"}.get(family,
+                                                                                            "RNNLM with .vocab")
+    use = {"seq2seq": f"`seqzoo translate {model_name} --beam 5 < src.txt > hyp.txt`",
+           "ngram": f"`seqzoo evaluate {model_name} --dataset {dataset or 'DATASET'} --json`",
+           "rnn_lm": f"`seqzoo evaluate {model_name} --dataset {dataset or 'DATASET'} --json`",
+           "window_lm": f"`seqzoo evaluate {model_name} --dataset {dataset or 'DATASET'} --json`"}.get(family)
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
     lines = ["---", front.rstrip(), "---", "", f"# {model_name}", "",
              description + (f" Trained on {display}." if display else ""), "",
-             "## Intended use", "",
-             "Research and teaching: a reproducible baseline for language modelling perplexity, for comparing "
-             "architectures and smoothing methods, and for scoring or sampling text in the domain it was trained on.",
+             "## Intended use", "", KINDS[family][3],
              "", "## How to load", "", "```python", "import seqzoo", "",
-             f'model = seqzoo.from_pretrained("{model_name}")  # ' + ("RNNLM with .vocab, eval mode" if "cell" in config
-                                                                     else "NGramLM"),
-             "```", "", "Or from a local copy of this repository: `seqzoo.from_pretrained(\"path/to/folder\")`; "
-             "evaluate with `seqzoo evaluate " + model_name + " --dataset " + (dataset or "DATASET") + " --json`.", ""]
+             f'model = seqzoo.from_pretrained("{model_name}")  # {loaded}, eval mode',
+             "```", "", "Or from a local copy of this repository: `seqzoo.from_pretrained(\"path/to/folder\")`"
+             + (f"; from the shell: {use}." if use else "."), ""]
     lines += ["## Training", ""]
     if recipe_command:
         lines += ["```bash", recipe_command, "```", ""]
@@ -115,46 +186,87 @@ def make_card(model_name: str, config: dict, results_run: dict | None, dataset: 
     lines += ["## Results", ""]
     if values:
         r = results_run
-        lines += ["| split | perplexity |", "| --- | ---: |"]
-        lines += [f"| {split} | {values[k]:.2f} |" for k, split in (("valid_perplexity", "validation"),
-                                                                      ("test_perplexity", "test")) if k in values]
+        metrics = [m for m in KINDS[family][2] if any(f"{s}_{m}" in values for s, _ in _SPLITS)]
+        lines += ["| split | " + " | ".join(_METRIC_NAMES[m] for m in metrics) + " |",
+                  "| --- | " + " | ".join("---:" for _ in metrics) + " |"]
+        for split, label in reversed(_SPLITS):
+            if any(f"{split}_{m}" in values for m in metrics):
+                cells = [f"{values[f'{split}_{m}']:.{4 if values[f'{split}_{m}'] < 10 else 2}f}"
+                         if f"{split}_{m}" in values else "" for m in metrics]
+                lines.append(f"| {label} | " + " | ".join(cells) + " |")
         extra = [f"{r['epochs']} epochs" if r.get("epochs") is not None else "",
                  f"{r['wall_seconds']} s wall time" if r.get("wall_seconds") is not None else "",
                  f"on {r['device']}" if r.get("device") else ""]
         extra = ", ".join(e for e in extra if e)
-        lines += ["", f"Measured by the command above{': ' + extra if extra else ''}. Perplexity is token-weighted "
-                  "over the whole split, every `<eos>` included.", ""]
+        how = {"perplexity": " Perplexity is token-weighted over the whole split, every `<eos>` included.",
+               "bleu": " BLEU and chrF are sacreBLEU's, on detokenised text.",
+               "accuracy": " Accuracy is over every token (tagger) or sentence (classifier) of the split.",
+               "per": " PER: phoneme edit distance over reference length, summed over the split."}
+        lines += ["", f"Measured by the command above{': ' + extra if extra else ''}." + how.get(metrics[0], ""), ""]
     else:
         lines += ["No evaluation results were recorded for this checkpoint.", ""]
     lines += ["## Limitations", "",
-              "- A word-level model knows only its training vocabulary; every other word is `<unk>`, so its "
-              "perplexity is comparable only across models with the same vocabulary and tokenisation.",
-              "- Trained on one corpus: it models that domain only, is no general-purpose text generator, and its "
-              "samples can reproduce the biases of the training text.",
+              "- It knows only its training vocabulary; every other token is `<unk>`, so its scores are comparable "
+              "only across models with the same vocabulary and tokenisation.",
+              "- Trained on one corpus: it models that domain only, is no general-purpose model, and its outputs "
+              "can reproduce the biases of the training text.",
               "- Numbers above hold for the split and preprocessing named here only.", ""]
     return "\n".join(lines)
 
 
 # -- one card per recipe run --------------------------------------------------------------------------
-def _pretrained_names_by_recipe() -> dict[tuple[str, ...], str]:
+def _pretrained_names_by_run() -> dict[tuple[str, str], str]:
+    """(recipe folder name, results.json run name) -> registered ``arch.tag``."""
     from seqzoo.registry import get_pretrained_cfg, list_models
     out = {}
     for name in list_models(pretrained=True):
         cfg = get_pretrained_cfg(name)
         if cfg.recipe:
-            out[Path(cfg.recipe).parts[-2:]] = name
+            out[(Path(cfg.recipe).parent.name, cfg.run or Path(cfg.recipe).stem)] = name
     return out
 
 
 def _model_args_from_recipe(config_path: Path) -> dict:
-    """``model.init_args`` of a LightningCLI YAML, only the architecture's fields."""
-    if not config_path.is_file():
+    """``model.init_args`` of a LightningCLI YAML, only its family's config fields."""
+    if not config_path.is_file() or config_path.name == "recipe.yaml":
         return {}
     from dataclasses import fields
 
-    from seqzoo.models.rnn_lm import RNNLMConfig
-    init = ((yaml.safe_load(config_path.read_text()) or {}).get("model") or {}).get("init_args") or {}
-    return {f.name: init[f.name] for f in fields(RNNLMConfig) if f.name in init}
+    from seqzoo.hub import FAMILIES, TASK_FAMILIES, _import
+    model = (yaml.safe_load(config_path.read_text()) or {}).get("model") or {}
+    family = TASK_FAMILIES.get(model.get("class_path", "seqzoo.models.rnn_lm.RNNLanguageModel"), "rnn_lm")
+    init = model.get("init_args") or {}
+    return {f.name: init[f.name] for f in fields(_import(FAMILIES[family][1])) if f.name in init}
+
+
+def _ngram_args(recipe_dir: Path, run_name: str) -> dict:
+    recipe = recipe_dir / "recipe.yaml"
+    if not recipe.is_file():  # the run's recipe in this checkout
+        recipe = Path(__file__).resolve().parents[1] / "recipes" / recipe_dir.name / "recipe.yaml"
+    spec = next((r for r in (yaml.safe_load(recipe.read_text()) or {}).get("runs", []) if r["name"] == run_name), {}) \
+        if recipe.is_file() else {}
+    return {k: spec[k] for k in ("order", "smoothing") if k in spec} or {"order": "?"}
+
+
+def card_for_run(recipe_dir: str | os.PathLike, run: dict, config: dict | None = None) -> tuple[str, str] | None:
+    """(registered ``arch.tag``, card text) for one ``results.json`` run, or None if no name is registered for it."""
+    from seqzoo.registry import get_pretrained_cfg
+    recipe_dir = Path(recipe_dir)
+    name = _pretrained_names_by_run().get((recipe_dir.name, run["name"]))
+    if name is None:
+        return None
+    cfg = get_pretrained_cfg(name)
+    folder = Path(cfg.recipe).parent
+    if Path(cfg.recipe).name == "recipe.yaml":  # an n-gram row of the recipe table
+        args = config or _ngram_args(recipe_dir, run["name"])
+        command = f"{run['config']} --data-dir DATA_DIR\n# or: seqzoo reproduce {folder} --only {run['name']} --data-dir DATA_DIR"
+    else:
+        candidates = [recipe_dir / Path(cfg.recipe).name, Path(__file__).resolve().parents[1] / cfg.recipe]
+        args = config or _model_args_from_recipe(next((p for p in candidates if p.is_file()), candidates[0]))
+        command = (f"seqzoo fit --config {cfg.recipe} --data.data_dir DATA_DIR\n"
+                   f"# or, with the test run and results.json: seqzoo reproduce {folder} "
+                   f"--only {run['name']} --data-dir DATA_DIR")
+    return name, make_card(name, args, run, run.get("dataset") or cfg.dataset, command)
 
 
 def write_cards(recipe_dir: str | os.PathLike, out_dir: str | os.PathLike = "model_cards") -> list[Path]:
@@ -163,25 +275,13 @@ def write_cards(recipe_dir: str | os.PathLike, out_dir: str | os.PathLike = "mod
     results_path = recipe_dir / "results.json"
     if not results_path.is_file():
         raise FileNotFoundError(f"no results.json in {recipe_dir}: run `seqzoo reproduce {recipe_dir}` first")
-    runs = json.loads(results_path.read_text()).get("runs", [])
-    by_recipe = _pretrained_names_by_recipe()
     written = []
-    for run in runs:
-        config = str(run.get("config", ""))
-        name = by_recipe.get(Path(config).parts[-2:]) if config.endswith((".yaml", ".yml")) else None
-        if name is None:
+    for run in json.loads(results_path.read_text()).get("runs", []):
+        card = card_for_run(recipe_dir, run)
+        if card is None:
             continue
-        from seqzoo.registry import get_pretrained_cfg
-        cfg = get_pretrained_cfg(name)
-        repo_root = Path(__file__).resolve().parents[1]  # recipe paths in the registry are repo-relative
-        candidates = [Path(config), recipe_dir / Path(config).name, repo_root / cfg.recipe]
-        config_path = next((p for p in candidates if p.is_file()), candidates[0])
-        command = (f"seqzoo fit --config {cfg.recipe} --data.data_dir DATA_DIR\n"
-                   f"# or, with the test run and results.json: seqzoo reproduce {Path(cfg.recipe).parent} "
-                   f"--only {run['name']} --data-dir DATA_DIR")
-        text = make_card(name, _model_args_from_recipe(config_path), run, run.get("dataset") or cfg.dataset, command)
         out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / f"{name}.md"
-        path.write_text(text, encoding="utf-8")
+        path = out_dir / f"{card[0]}.md"
+        path.write_text(card[1], encoding="utf-8")
         written.append(path)
     return written

@@ -98,8 +98,9 @@ def _lightning_cli(args=None, run=True, model_class_path: str | None = None):
 
 
 def run_ngram(dataset: str = "ptb", order: int = 3, smoothing: str = "modified-kn", data_dir: str | None = None,
-              k: float = 1.0) -> dict:
-    """Fit an n-gram LM on ``dataset``'s train split; perplexity on valid and test."""
+              k: float = 1.0, export_dir=None) -> dict:
+    """Fit an n-gram LM on ``dataset``'s train split; perplexity on valid and test; with ``export_dir``, the
+    model saved there as a seqzoo checkpoint folder (ARPA + config.json + card)."""
     from seqzoo.data.corpora import load_corpus
     from seqzoo.models.ngram import NGramLM
 
@@ -108,9 +109,15 @@ def run_ngram(dataset: str = "ptb", order: int = 3, smoothing: str = "modified-k
     sents = {s: [line.split() for line in ds[s]["text"]] for s in ds}
     lm = NGramLM(order=order, smoothing=smoothing, k=k).fit(sents["train"])
     ppl = {s: lm.perplexity(sents[s]) for s in ("valid", "test")}
+    seconds = round(time.perf_counter() - start, 3)  # fit + score, not the export
+    if export_dir is not None:
+        from seqzoo.hub import save_pretrained
+        from seqzoo.registry import _family, create_model
+        same = [n for n, f in _family.items() if f == "ngram" and (lambda m: (m.order, m.smoothing, m.k))(
+            create_model(n)) == (lm.order, lm.smoothing, lm.k)]  # the registered variant, e.g. kn5
+        save_pretrained(lm, export_dir, architecture=same[0] if same else None)
     return {"dataset": dataset, "order": order, "smoothing": smoothing, "perplexity": ppl,
-            "tokens": {s: lm.score_sentences(sents[s])[1] for s in ("valid", "test")},
-            "seconds": round(time.perf_counter() - start, 3)}
+            "tokens": {s: lm.score_sentences(sents[s])[1] for s in ("valid", "test")}, "seconds": seconds}
 
 
 def _ngram(argv):
@@ -121,9 +128,10 @@ def _ngram(argv):
                    help="mle, add-k, katz, stupid or modified-kn (default: modified-kn)")
     p.add_argument("--k", type=float, default=1.0, help="add-k's k (default: 1)")
     p.add_argument("--data-dir", default=None, help="local mirror of the corpora (default: $SEQZOO_DATA)")
+    p.add_argument("--save", default=None, metavar="DIR", help="save the model as a seqzoo checkpoint folder")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     a = p.parse_args(argv)
-    r = run_ngram(a.dataset, a.order, a.smoothing, a.data_dir, a.k)
+    r = run_ngram(a.dataset, a.order, a.smoothing, a.data_dir, a.k, export_dir=a.save)
     if a.json:
         print(json.dumps(r))
     else:

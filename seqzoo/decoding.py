@@ -272,8 +272,9 @@ def generate_main(argv=None) -> int:
 def translate_main(argv=None) -> int:
     """``seqzoo translate CHECKPOINT --beam 5 < src.txt > hyp.txt``: one translation per input line."""
     p = argparse.ArgumentParser(prog="seqzoo translate", description="Translate stdin line by line with a "
-                                "seq2seq Lightning .ckpt (read with torch.load(weights_only=True)).")
-    p.add_argument("checkpoint", help="a Lightning .ckpt of seqzoo.models.seq2seq.Seq2Seq")
+                                "seq2seq checkpoint: a seqzoo folder, a Hub repo or registered name, or a Lightning "
+                                ".ckpt (read with torch.load(weights_only=True)).")
+    p.add_argument("checkpoint", help="a checkpoint folder, hf-hub:org/name, org/name, or a Lightning .ckpt")
     p.add_argument("--beam", type=int, default=5, help="beam size; 1 = greedy (default: 5)")
     p.add_argument("--length-penalty", type=float, default=None, help="GNMT alpha (default: the checkpoint's)")
     p.add_argument("--n-best", type=int, default=1, help="hypotheses per line, tab-separated (default: 1)")
@@ -281,12 +282,20 @@ def translate_main(argv=None) -> int:
     p.add_argument("--max-len", type=int, default=None, help="output tokens at most (default: 2 x source + 10)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     p.add_argument("--trust-pickle", action="store_true",
-                   help="required: a Lightning .ckpt is a pickle (read with torch.load(weights_only=True))")
+                   help="required for a Lightning .ckpt: it is a pickle (read with torch.load(weights_only=True))")
     a = p.parse_args(argv)
-    if not a.trust_pickle:
-        raise ValueError(f"{a.checkpoint} is a Lightning .ckpt, a pickle: pass --trust-pickle if you trust its source")
-    from seqzoo.models.seq2seq import Seq2Seq
-    model = Seq2Seq.from_checkpoint(a.checkpoint, map_location=a.device)
+    from seqzoo.hub import PICKLE_SUFFIXES, from_pretrained
+    from seqzoo.models.seq2seq import Seq2Seq, Seq2SeqNet
+    if str(a.checkpoint).endswith(PICKLE_SUFFIXES):
+        if not a.trust_pickle:
+            raise ValueError(f"{a.checkpoint} is a Lightning .ckpt, a pickle: pass --trust-pickle if you trust its "
+                             f"source")
+        model = Seq2Seq.from_checkpoint(a.checkpoint, map_location=a.device)
+    else:
+        net = from_pretrained(a.checkpoint)
+        if not isinstance(net, Seq2SeqNet):
+            raise ValueError(f"{a.checkpoint} is a {type(net).__name__}, not a translation model (Seq2SeqNet)")
+        model = Seq2Seq.from_net(net.to(a.device))
     lines = [line.rstrip("\r\n") for line in sys.stdin]
     outs = model.translate(lines, beam_size=a.beam, length_penalty=a.length_penalty, n_best=a.n_best,
                            batch_size=a.batch_size, max_len=a.max_len)

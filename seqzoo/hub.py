@@ -6,11 +6,16 @@ a model card, uploads in one commit; nothing is ever unpickled unless you say so
 A seqzoo checkpoint folder::
 
     config.json        {"format_version": 1, "seqzoo_version", "architecture" (e.g. "lstm_lm_2x200", or the
-                        family name "rnn_lm" for a model built by hand), "family" ("rnn_lm" | "ngram"),
-                        "model_args" (the RNNLMConfig fields), "vocab_file", "weights_file", "weights_sha256"}
-    model.safetensors  RNN LMs; tied weights (embed.weight is decoder.weight) are stored once
+                        family name, e.g. "rnn_lm", for a model built by hand), "family" (a key of FAMILIES, or
+                        "ngram"), "model_class", "model_args" (the family's config dataclass fields),
+                        "vocab_file", "vocabularies" ({attribute: {"file", "kind"}}), "weights_file",
+                        "weights_sha256"}
+    model.safetensors  neural models; tied weights (embed.weight is decoder.weight) are stored once
     model.arpa         n-gram LMs, written by NGramLM.save_pretrained (which also writes config.json)
-    vocab.json         seqzoo.data.vocab.Vocab
+    vocab.json         the input vocabulary (seqzoo.data.vocab.Vocab)
+    *.json             the other vocabularies a family has (VOCABULARIES): a tagger's char_vocab.json and
+                       tags.json, a CTC model's labels.json, a translation model's src_tokenizer.json and
+                       tgt_tokenizer.json (HF tokenizers)
     README.md          the model card (seqzoo.cards)
 
 ``from_pretrained`` takes a registered name with a tag (``lstm_lm_2x200.ptb_zaremba``), ``hf-hub:org/name``,
@@ -46,58 +51,119 @@ _HUB_FILES = ["*.json", "*.safetensors", "*.arpa", "*.md"]
 
 
 # -- what a model is -------------------------------------------------------------------------------
+# family -> (network class, its config dataclass). Every network has ``.config``, one such dataclass.
+FAMILIES = {
+    "rnn_lm": ("seqzoo.models.rnn_lm.RNNLM", "seqzoo.models.rnn_lm.RNNLMConfig"),
+    "window_lm": ("seqzoo.models.window_lm.WindowLM", "seqzoo.models.window_lm.WindowLMConfig"),
+    "seq2seq": ("seqzoo.models.seq2seq.Seq2SeqNet", "seqzoo.models.seq2seq.Seq2SeqConfig"),
+    "tagger": ("seqzoo.models.tagger.RNNTagger", "seqzoo.models.tagger.TaggerConfig"),
+    "classifier": ("seqzoo.models.classifier.RNNClassifier", "seqzoo.models.classifier.ClassifierConfig"),
+    "ctc": ("seqzoo.models.ctc.CTCModel", "seqzoo.models.ctc.CTCConfig"),
+}
+SUPPORTED_FAMILIES = (*FAMILIES, "ngram")
+# The vocabularies a network may carry as attributes: name -> (kind, the config field that is its size).
+# kind "vocab": seqzoo Vocab; "labels": a list of strings (id = position); "tokenizer": tokenizers.Tokenizer.
+VOCABULARIES = {
+    "vocab": ("vocab", "vocab_size"),
+    "char_vocab": ("vocab", "num_chars"),
+    "tags": ("labels", "num_tags"),
+    "labels": ("labels", ("num_labels", "num_classes")),
+    "src_tokenizer": ("tokenizer", "src_vocab_size"),
+    "tgt_tokenizer": ("tokenizer", "tgt_vocab_size"),
+}
+# The Lightning task of each family (for .ckpt files): class path -> family.
+TASK_FAMILIES = {
+    "seqzoo.models.rnn_lm.RNNLanguageModel": "rnn_lm",
+    "seqzoo.models.window_lm.WindowLanguageModel": "window_lm",
+    "seqzoo.models.seq2seq.Seq2Seq": "seq2seq",
+    "seqzoo.models.tagger.TaggerTask": "tagger",
+    "seqzoo.models.classifier.ClassifierTask": "classifier",
+    "seqzoo.models.ctc.CTCTask": "ctc",
+}
+
+
+def _import(dotted: str):
+    import importlib
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def _vocab_size(obj) -> int:
+    return obj.get_vocab_size() if hasattr(obj, "get_vocab_size") else len(obj)
+
+
+def _collect_vocabs(source) -> dict:
+    """The VOCABULARIES attributes that ``source`` (a network, a datamodule) has and that are set."""
+    return {k: getattr(source, k) for k in VOCABULARIES if getattr(source, k, None) is not None}
+
+
 def _unwrap(model):
-    """RNNLanguageModel (or any LanguageModelTask) -> its ``.net``; vocab of an attached datamodule, if any."""
-    from seqzoo.lm import LanguageModelTask
-    vocab = None
-    if isinstance(model, LanguageModelTask):
+    """A LightningModule (any seqzoo task) -> its ``.net``, and the vocabularies of its datamodule or
+    hyperparameters, if any; a network -> itself and {}."""
+    import lightning as L
+    vocabs = {}
+    if isinstance(model, L.LightningModule) and isinstance(getattr(model, "net", None), torch.nn.Module):
         trainer = getattr(model, "_trainer", None)
-        vocab = getattr(getattr(trainer, "datamodule", None), "vocab", None)
+        dm = getattr(trainer, "datamodule", None)
+        if dm is not None:
+            vocabs = _collect_vocabs(dm)
+        if hasattr(model, "tokenizer"):  # Seq2Seq keeps its tokenizers in its hyperparameters
+            for side in ("src", "tgt"):
+                try:
+                    vocabs[f"{side}_tokenizer"] = model.tokenizer(side)
+                except ValueError:
+                    pass
         model = model.net
-    return model, vocab
-
-
-# Families with a checkpoint format; the others (seq2seq, tagger, classifier, ctc, window_lm)
-# carry extra vocabularies (tags, labels, tokenizers) that this format does not store yet.
-SUPPORTED_FAMILIES = ("rnn_lm", "ngram")
+    return model, vocabs
 
 
 def hub_models() -> list[str]:
-    """Registered names whose family saves to / loads from the seqzoo checkpoint format."""
+    """Registered names whose family saves to / loads from the seqzoo checkpoint format (all of them)."""
     from seqzoo.registry import _family as family_of, list_models
     return [n for n in list_models() if family_of[n] in SUPPORTED_FAMILIES]
 
 
 def _family(model) -> str:
-    from seqzoo.models.rnn_lm import RNNLM
-    if isinstance(model, RNNLM):
-        return "rnn_lm"
+    for family, (net_path, _) in FAMILIES.items():
+        if type(model) is _import(net_path):
+            return family
     if type(model).__name__ == "NGramLM" and type(model).__module__ == "seqzoo.models.ngram":
         return "ngram"
-    raise ValueError(f"cannot save a {type(model).__name__}; supported: RNNLM, RNNLanguageModel, NGramLM")
+    raise ValueError(f"cannot save a {type(model).__name__}; supported: a seqzoo task (LightningModule with .net), "
+                     f"{', '.join(p.rsplit('.', 1)[1] for p, _ in FAMILIES.values())}, NGramLM")
+
+
+def _size_fields(config) -> dict:
+    """The config fields that a dataset decides (vocabulary and label counts)."""
+    sizes = {f for _, f in VOCABULARIES.values()} | {"num_classes"}
+    return {k: v for k, v in asdict(config).items() if k in sizes}
 
 
 @functools.lru_cache(maxsize=None)
-def _rnn_variant_args(name: str) -> tuple | None:
-    """A registered RNN LM variant's config, vocab_size aside (None for other families)."""
-    from seqzoo.models.rnn_lm import RNNLM
+def _variant_config(name: str, sizes: tuple) -> tuple | None:
+    """A registered variant's config built with these sizes, as sorted items (None if it does not build)."""
     from seqzoo.registry import create_model
     try:
         with torch.device("meta"):  # sizes only: no memory
-            ref = create_model(name, vocab_size=1)
-    except (TypeError, ValueError):  # another family's variant
+            ref = create_model(name, **dict(sizes))
+    except (TypeError, ValueError):  # another family's variant, or sizes it does not take
         return None
-    return tuple(sorted((k, v) for k, v in asdict(ref.config).items() if k != "vocab_size")) \
-        if isinstance(ref, RNNLM) else None
+    config = getattr(ref, "config", None)
+    return (type(ref).__name__, tuple(sorted(asdict(config).items()))) if config is not None else None
+
+
+def _architecture(net, family: str) -> str:
+    """The registered variant of ``family`` with exactly ``net``'s config, else the family name."""
+    if getattr(net, "architecture", None):
+        return net.architecture
+    from seqzoo.registry import _family as family_of, list_models
+    sizes = tuple(sorted(_size_fields(net.config).items()))
+    own = (type(net).__name__, tuple(sorted(asdict(net.config).items())))
+    return next((n for n in list_models() if family_of[n] == family and _variant_config(n, sizes) == own), family)
 
 
 def _rnn_architecture(net) -> str:
-    """The registered variant whose sizes ``net`` has (vocab_size aside), else the family name ``rnn_lm``."""
-    if getattr(net, "architecture", None):
-        return net.architecture
-    from seqzoo.registry import list_models
-    args = tuple(sorted((k, v) for k, v in asdict(net.config).items() if k != "vocab_size"))
-    return next((name for name in hub_models() if _rnn_variant_args(name) == args), "rnn_lm")
+    return _architecture(net, "rnn_lm")
 
 
 def _tied_groups(state: dict) -> list[list[str]]:
@@ -138,13 +204,61 @@ def _default_card(name: str, config: dict, dataset: str | None = None) -> str:
     return make_card(name, config, None, dataset, None)
 
 
-def _save_into(model, folder: Path, vocab, card: str | None, card_name: str | None, architecture: str | None):
+def _vocab_file(name: str) -> str:
+    return VOCAB_NAME if name == "vocab" else f"{name}.json"
+
+
+def _check_vocab_sizes(vocabs: dict, args: dict, source: str) -> None:
+    """Each vocabulary has the size its config field says (``vocab`` <-> ``vocab_size`` ...)."""
+    for name, obj in vocabs.items():
+        if name not in VOCABULARIES:
+            raise ValueError(f"{source}: unknown vocabulary {name!r}; valid: {', '.join(VOCABULARIES)}")
+        fields_ = VOCABULARIES[name][1]
+        field = next((f for f in ((fields_,) if isinstance(fields_, str) else fields_) if f in args), None)
+        if field is None:
+            raise ValueError(f"{source}: this model has no {fields_} for a {name}")
+        if _vocab_size(obj) != args[field]:
+            label = "vocab" if name == "vocab" else name
+            raise ValueError(f"{source}: {label} has {_vocab_size(obj)} tokens but the model's {field} is {args[field]}")
+
+
+def _write_vocab(name: str, obj, path: Path) -> None:
+    kind = VOCABULARIES[name][0]
+    if kind == "vocab":
+        obj.save(path)
+    elif kind == "tokenizer":
+        path.write_text(obj.to_str(pretty=True) + "\n", encoding="utf-8")
+    else:
+        labels = list(obj)
+        if not all(isinstance(x, str) for x in labels):
+            raise ValueError(f"{name} must be a list of strings")
+        _write_json(labels, path)
+
+
+def _read_vocab(name: str, kind: str, path: Path):
+    if kind == "vocab":
+        from seqzoo.data.vocab import Vocab
+        return Vocab.load(path)
+    try:
+        if kind == "tokenizer":
+            from tokenizers import Tokenizer
+            return Tokenizer.from_file(str(path))
+        labels = json.loads(path.read_text(encoding="utf-8"))
+    except Exception as e:  # JSONDecodeError, the tokenizers Exception ...
+        raise ValueError(f"{path} is not a readable {kind} file: {e}") from None
+    if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+        raise ValueError(f"{path} must hold a JSON list of strings")
+    return labels
+
+
+def _save_into(model, folder: Path, vocab, card: str | None, card_name: str | None, architecture: str | None,
+               vocabs: dict | None = None):
     """Write every file of a checkpoint into the existing, empty ``folder``."""
     from seqzoo import __version__
-    model, attached_vocab = _unwrap(model)
+    model, attached = _unwrap(model)
     family = _family(model)
     if family == "ngram":
-        if vocab is not None:
+        if vocab is not None or vocabs:
             raise ValueError("an n-gram LM keeps its own vocabulary in model.arpa; do not pass vocab=")
         model.save_pretrained(folder)  # model.arpa + config.json, the n-gram family's own format
         cfg = json.loads((folder / CONFIG_NAME).read_text())
@@ -154,19 +268,21 @@ def _save_into(model, folder: Path, vocab, card: str | None, card_name: str | No
         _write_json(cfg, folder / CONFIG_NAME)
         card_config = {k: cfg[k] for k in ("order", "smoothing", "k", "vocab_size") if k in cfg}
     else:
-        if vocab is None:
-            vocab = getattr(model, "vocab", None) if getattr(model, "vocab", None) is not None else attached_vocab
+        # what is passed wins over what the network carries (from_pretrained), which wins over the datamodule's
+        found = {**attached, **_collect_vocabs(model), **(vocabs or {}), **({"vocab": vocab} if vocab is not None else {})}
         args = asdict(model.config)
-        if vocab is not None and len(vocab) != args["vocab_size"]:
-            raise ValueError(f"vocab has {len(vocab)} tokens but the model's vocab_size is {args['vocab_size']}")
-        arch = architecture or _rnn_architecture(model)
+        found = {k: v for k, v in found.items()
+                 if not (k == "char_vocab" and not args.get("num_chars"))}  # a tagger without char features
+        _check_vocab_sizes(found, args, type(model).__name__)
+        arch = architecture or _architecture(model, family)
         _write_weights(model, folder / WEIGHTS_NAME)
-        if vocab is not None:
-            vocab.save(folder / VOCAB_NAME)
+        for name, obj in found.items():
+            _write_vocab(name, obj, folder / _vocab_file(name))
         cfg = {"format_version": FORMAT_VERSION, "seqzoo_version": __version__, "architecture": arch,
                "family": family, "model_class": type(model).__name__, "model_args": args,
-               "vocab_file": VOCAB_NAME if vocab is not None else None, "weights_file": WEIGHTS_NAME,
-               "weights_sha256": _sha256(folder / WEIGHTS_NAME)}
+               "vocab_file": VOCAB_NAME if "vocab" in found else None,
+               "vocabularies": {k: {"file": _vocab_file(k), "kind": VOCABULARIES[k][0]} for k in found},
+               "weights_file": WEIGHTS_NAME, "weights_sha256": _sha256(folder / WEIGHTS_NAME)}
         _write_json(cfg, folder / CONFIG_NAME)
         card_config = args
     (folder / CARD_NAME).write_text(card if card is not None else _default_card(card_name or arch, card_config),
@@ -175,15 +291,18 @@ def _save_into(model, folder: Path, vocab, card: str | None, card_name: str | No
 
 
 def save_pretrained(model, directory: str | os.PathLike, vocab=None, card: str | None = None,
-                    architecture: str | None = None) -> Path:
-    """Write a checkpoint folder for an ``RNNLM``, ``RNNLanguageModel`` (its ``.net``) or ``NGramLM``.
+                    architecture: str | None = None, vocabs: dict | None = None) -> Path:
+    """Write a checkpoint folder for any seqzoo network (``RNNLM``, ``WindowLM``, ``Seq2SeqNet``, ``RNNTagger``,
+    ``RNNClassifier``, ``CTCModel``), its Lightning task (its ``.net``), or an ``NGramLM``.
 
     Args:
-        model: the model; an RNN LM's vocab defaults to ``model.vocab`` (set by ``from_pretrained``) or
-            to the vocab of the datamodule of the Trainer it is attached to.
+        model: the model; its vocabularies default to the network's attributes (``.vocab``, ``.tags``,
+            ``.src_tokenizer`` ..., set by ``from_pretrained``), else to those of the datamodule of the Trainer
+            it is attached to (a Seq2Seq task: the tokenizers in its hyperparameters).
         directory: the folder; it is replaced as a whole. Everything is written to a temporary folder
             beside it first and renamed into place, so a crash mid-save leaves the old checkpoint whole.
         vocab: a ``Vocab`` whose size is the model's ``vocab_size``.
+        vocabs: the other vocabularies by name (``VOCABULARIES``): ``{"tags": [...], "char_vocab": Vocab}`` ...
         card: the README.md text (default: a card made by :func:`seqzoo.cards.make_card`).
         architecture: registered name for ``config.json`` (default: inferred from the sizes, else the family).
 
@@ -195,7 +314,7 @@ def save_pretrained(model, directory: str | os.PathLike, vocab=None, card: str |
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
-        _save_into(model, tmp, vocab, card, target.name, architecture)
+        _save_into(model, tmp, vocab, card, target.name, architecture, vocabs)
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
         if target.exists():  # a directory cannot be renamed over a non-empty one: move the old one aside
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
@@ -245,20 +364,29 @@ def _read_safetensors(path: Path, expected_sha256: str | None) -> dict:
         raise ValueError(f"{path} is not a readable safetensors file (corrupted or truncated?): {e}") from None
 
 
-def _build_rnn(args: dict, overrides: dict, source: str):
-    from seqzoo.models.rnn_lm import RNNLM, RNNLMConfig
-    valid = [f.name for f in fields(RNNLMConfig)]
+def _build(family: str, args: dict, overrides: dict, source: str):
+    net_path, config_path = FAMILIES[family]
+    config_cls = _import(config_path)
+    valid = [f.name for f in fields(config_cls)]
     bad = sorted(set(args) - set(valid)) + sorted(set(overrides) - set(valid))
     if bad:
-        raise ValueError(f"unknown RNN LM argument(s) {', '.join(bad)} in {source}; valid: {', '.join(valid)}")
-    return RNNLM(RNNLMConfig(**{**args, **overrides}))
+        raise ValueError(f"unknown {family} argument(s) {', '.join(bad)} in {source}; valid: {', '.join(valid)}")
+    return _import(net_path)(config_cls(**{**args, **overrides}))
+
+
+def _build_rnn(args: dict, overrides: dict, source: str):
+    return _build("rnn_lm", args, overrides, source)
+
+
+def _attach_vocabs(net, vocabs: dict, source: str) -> None:
+    _check_vocab_sizes(vocabs, asdict(net.config), source)
+    for name in VOCABULARIES:
+        if name in vocabs or name == "vocab":
+            setattr(net, name, vocabs.get(name))
 
 
 def _attach_vocab(net, vocab, source: str) -> None:
-    if vocab is not None and len(vocab) != net.config.vocab_size:
-        raise ValueError(f"{source}: vocab has {len(vocab)} tokens but the model's vocab_size is "
-                         f"{net.config.vocab_size}")
-    net.vocab = vocab
+    _attach_vocabs(net, {"vocab": vocab} if vocab is not None else {}, source)
 
 
 def _pickle_files(folder: Path) -> list[Path]:
@@ -267,7 +395,6 @@ def _pickle_files(folder: Path) -> list[Path]:
 
 def load_checkpoint_folder(folder: str | os.PathLike, trust_pickle: bool = False, **overrides):
     """Rebuild a model from a checkpoint folder (see the module docstring); the model is in eval mode."""
-    from seqzoo.data.vocab import Vocab
     folder = Path(folder)
     cfg_path = folder / CONFIG_NAME
     if not cfg_path.is_file():
@@ -294,24 +421,30 @@ def load_checkpoint_folder(folder: str | os.PathLike, trust_pickle: bool = False
             raise FileNotFoundError(f"{folder} has no {cfg.get('weights', ARPA_NAME)}")
         from seqzoo.models.ngram import NGramLM
         return NGramLM.from_pretrained(folder)
-    if family != "rnn_lm":
-        raise ValueError(f"{cfg_path}: unknown model family {family!r}; this seqzoo reads rnn_lm, ngram")
+    if family not in FAMILIES:
+        raise ValueError(f"{cfg_path}: unknown model family {family!r}; this seqzoo reads "
+                         f"{', '.join(SUPPORTED_FAMILIES)}")
     weights = folder / cfg.get("weights_file", WEIGHTS_NAME)
     if not weights.is_file():
         pickles = _pickle_files(folder)
         hint = (f"; it holds pickle weights ({', '.join(p.name for p in pickles)}): load one with trust_pickle=True "
                 f"only if you trust it") if pickles else ""
         raise FileNotFoundError(f"{folder} has no {weights.name}{hint}")
-    net = _build_rnn(cfg["model_args"], overrides, str(cfg_path))
+    net = _build(family, cfg["model_args"], overrides, str(cfg_path))
     _strict_load(net, _read_safetensors(weights, cfg.get("weights_sha256")), str(weights))
-    vocab = None
-    if cfg.get("vocab_file"):
-        vocab_path = folder / cfg["vocab_file"]
-        if not vocab_path.is_file():
-            raise FileNotFoundError(f"{folder}: config.json names {cfg['vocab_file']} but it is missing")
-        vocab = Vocab.load(vocab_path)
-    _attach_vocab(net, vocab, str(folder))
-    net.architecture = cfg.get("architecture") or "rnn_lm"
+    listed = dict(cfg.get("vocabularies") or {})
+    if cfg.get("vocab_file") and "vocab" not in listed:  # written before "vocabularies" existed
+        listed["vocab"] = {"file": cfg["vocab_file"], "kind": "vocab"}
+    vocabs = {}
+    for name, entry in listed.items():
+        if name not in VOCABULARIES or not isinstance(entry, dict) or entry.get("kind") != VOCABULARIES[name][0]:
+            raise ValueError(f"{cfg_path}: bad vocabularies entry {name!r}: {entry!r}")
+        path = folder / entry["file"]
+        if not path.is_file():
+            raise FileNotFoundError(f"{folder}: config.json names {entry['file']} but it is missing")
+        vocabs[name] = _read_vocab(name, entry["kind"], path)
+    _attach_vocabs(net, vocabs, str(folder))
+    net.architecture = cfg.get("architecture") or family
     return net.eval()
 
 
@@ -331,47 +464,82 @@ def _torch_load_weights_only(path: Path, trust_pickle: bool) -> dict:
                          f"unpickles: {reason}") from None
 
 
-def _vocab_from_datamodule(hparams: dict, data_dir: str | None = None):
-    from seqzoo.data.lm import LanguageModelDataModule
+def _vocabs_from_datamodule(class_path: str | None, hparams: dict, data_dir: str | None = None) -> dict:
+    """Rebuild the datamodule a task was trained with (from its saved hyperparameters) and take its
+    vocabularies; ``data_dir`` replaces the saved one (e.g. when the run was on another machine)."""
+    from seqzoo.cli import task_for
+    dm_cls = task_for(class_path)[1] if class_path else _import("seqzoo.data.lm.LanguageModelDataModule")
     args = {k: v for k, v in hparams.items() if not k.startswith("_")}
     if data_dir is not None:
         args["data_dir"] = data_dir
-    return LanguageModelDataModule(**args).prepare_vocab()
+    dm = dm_cls(**args)
+    for prepare in ("prepare_vocab", "prepare_tokenizers"):
+        if hasattr(dm, prepare):
+            getattr(dm, prepare)()
+    return _collect_vocabs(dm)
+
+
+def _task_family(hp: dict, path: Path) -> tuple[str, str | None]:
+    """(family, the task's class path) of a Lightning checkpoint's hyperparameters."""
+    class_path = hp.get("_class_path")
+    if class_path in TASK_FAMILIES:
+        return TASK_FAMILIES[class_path], class_path
+    if class_path:  # a user's subclass of one of our tasks
+        try:
+            cls = _import(class_path)
+        except (ImportError, AttributeError):
+            cls = None
+        for task_path, family in TASK_FAMILIES.items():
+            if isinstance(cls, type) and issubclass(cls, _import(task_path)):
+                return family, class_path
+    # saved without LightningCLI (no _class_path): the family whose own arguments are there
+    for key, family in (("src_vocab_size", "seq2seq"), ("num_tags", "tagger"), ("num_classes", "classifier"),
+                        ("num_labels", "ctc"), ("context_size", "window_lm"), ("cell", "rnn_lm")):
+        if key in hp and (family == "seq2seq" or "vocab_size" in hp):
+            return family, next(p for p, f in TASK_FAMILIES.items() if f == family)
+    raise ValueError(f"{path}: hyperparameters are not a seqzoo task's ({class_path or 'no _class_path'})")
 
 
 def load_lightning_checkpoint(path: str | os.PathLike, trust_pickle: bool = False, vocab=None,
                               data_dir: str | None = None, require_vocab: bool = False, **overrides):
-    """A Lightning ``.ckpt`` of an RNNLanguageModel -> RNNLM in eval mode, with ``.vocab``: ``vocab`` or the one
-    rebuilt by ``LanguageModelDataModule(**datamodule_hyper_parameters)`` (``data_dir`` replaces the saved one).
-    Refused unless ``trust_pickle``; read with ``torch.load(weights_only=True)``; ``net.`` prefixes stripped."""
+    """A Lightning ``.ckpt`` of any seqzoo task -> its network in eval mode, with its vocabularies: ``vocab``, or
+    those rebuilt by the task's datamodule from ``datamodule_hyper_parameters`` (``data_dir`` replaces the saved
+    one); a Seq2Seq task's tokenizers come from its hyperparameters. Refused unless ``trust_pickle``; read with
+    ``torch.load(weights_only=True)``; ``net.`` prefixes stripped."""
     path = Path(path)
     ckpt = _torch_load_weights_only(path, trust_pickle)
     if not (isinstance(ckpt, dict) and isinstance(ckpt.get("state_dict"), dict)
             and isinstance(ckpt.get("hyper_parameters"), dict)):
         raise ValueError(f"{path} is not a Lightning checkpoint (no state_dict + hyper_parameters)")
     hp = ckpt["hyper_parameters"]
-    if "cell" not in hp:
-        raise ValueError(f"{path}: hyper_parameters are not an RNN LM's ({hp.get('_class_path', 'unknown class')})")
-    from seqzoo.models.rnn_lm import RNNLMConfig
-    args = {f.name: hp[f.name] for f in fields(RNNLMConfig) if f.name in hp}
-    net = _build_rnn(args, overrides, str(path))
+    family, class_path = _task_family(hp, path)
+    config_cls = _import(FAMILIES[family][1])
+    args = {f.name: hp[f.name] for f in fields(config_cls) if f.name in hp}
+    net = _build(family, args, overrides, str(path))
     sd = ckpt["state_dict"]
-    if any(k.startswith("net.") for k in sd):  # LanguageModelTask keeps the network under .net
+    if any(k.startswith("net.") for k in sd):  # every seqzoo task keeps its network under .net
         sd = {k[len("net."):]: v for k, v in sd.items() if k.startswith("net.")}
     _strict_load(net, sd, str(path))
+    vocabs = {"vocab": vocab} if vocab is not None else {}
+    if family == "seq2seq":
+        from tokenizers import Tokenizer
+        vocabs.update({f"{s}_tokenizer": Tokenizer.from_str(hp[f"{s}_tokenizer"]) for s in ("src", "tgt")
+                       if hp.get(f"{s}_tokenizer")})
     dm = ckpt.get("datamodule_hyper_parameters")
-    if vocab is None and dm:
+    if not vocabs and dm:
         try:
-            vocab = _vocab_from_datamodule(dm, data_dir)
+            vocabs = _vocabs_from_datamodule(class_path, dm, data_dir)
         except (OSError, ValueError) as e:
             if require_vocab:
                 raise ValueError(f"cannot rebuild the vocab of {path} from its datamodule hyperparameters "
                                  f"({e}); pass data_dir= or vocab=") from None
             warnings.warn(f"{path}: vocab not rebuilt ({e}); the model has no .vocab")
-    if vocab is None and require_vocab:
+    if not vocabs and require_vocab:
         raise ValueError(f"{path} holds no datamodule hyperparameters to rebuild the vocab from; pass vocab=")
-    _attach_vocab(net, vocab, str(path))
-    net.architecture = _rnn_architecture(net)
+    if not args.get("num_chars"):
+        vocabs.pop("char_vocab", None)
+    _attach_vocabs(net, vocabs, str(path))
+    net.architecture = _architecture(net, family)
     return net.eval()
 
 
@@ -423,7 +591,8 @@ def _resolve(name: str, revision, cache_dir, local_files_only: bool, trust_pickl
 def from_pretrained(name_or_repo_or_path: str | os.PathLike, revision: str | None = None,
                     cache_dir: str | os.PathLike | None = None, local_files_only: bool = False,
                     trust_pickle: bool = False, **overrides):
-    """Load a checkpoint: an ``RNNLM`` (with ``.vocab`` and ``.architecture``) or an ``NGramLM``, in eval mode.
+    """Load a checkpoint: a network (``RNNLM``, ``Seq2SeqNet``, ``RNNTagger`` ..., with ``.architecture`` and its
+    vocabularies: ``.vocab``, ``.tags``, ``.src_tokenizer`` ...) or an ``NGramLM``, in eval mode.
 
     Args:
         name_or_repo_or_path: ``lstm_lm_2x200.ptb_zaremba`` (registered name -> its hub id), ``hf-hub:org/name``,
@@ -432,7 +601,7 @@ def from_pretrained(name_or_repo_or_path: str | os.PathLike, revision: str | Non
         cache_dir: Hub cache (default ``$HF_HUB_CACHE``); ``HF_HUB_OFFLINE=1`` reads it without the network.
         local_files_only: never touch the network.
         trust_pickle: allow ``.ckpt`` / ``.bin`` / ``.pt`` / ``.pkl``, read with ``torch.load(weights_only=True)``.
-        **overrides: RNNLMConfig fields that do not change shapes (e.g. ``dropout=0.0``).
+        **overrides: config fields that do not change shapes (e.g. ``dropout=0.0``).
 
     Raises ``ValueError`` for weights that do not fit (naming the keys and shapes), a corrupted file, a vocab of
     the wrong size or a newer ``format_version``; ``FileNotFoundError`` when nothing is found.
@@ -453,10 +622,10 @@ def from_pretrained(name_or_repo_or_path: str | os.PathLike, revision: str | Non
 
 def convert_checkpoint(ckpt_path: str | os.PathLike, out_dir: str | os.PathLike, trust_pickle: bool = True,
                        vocab=None, data_dir: str | None = None, card: str | None = None) -> Path:
-    """A Lightning ``.ckpt`` of our CLI -> a seqzoo checkpoint folder (safetensors, config, vocab, card).
+    """A Lightning ``.ckpt`` of our CLI -> a seqzoo checkpoint folder (safetensors, config, vocabularies, card).
 
-    The vocab is ``vocab`` if given, else rebuilt with ``LanguageModelDataModule(**datamodule_hyper_parameters)``
-    from the checkpoint (``data_dir`` replaces the one saved there, e.g. when the run was elsewhere).
+    The vocabularies are ``vocab`` if given, else rebuilt by the task's datamodule from the checkpoint's
+    ``datamodule_hyper_parameters`` (``data_dir`` replaces the one saved there, e.g. when the run was elsewhere).
     """
     net = load_lightning_checkpoint(Path(ckpt_path), trust_pickle, vocab=vocab, data_dir=data_dir,
                                   require_vocab=True)
@@ -465,7 +634,8 @@ def convert_checkpoint(ckpt_path: str | os.PathLike, out_dir: str | os.PathLike,
 
 # -- uploading -------------------------------------------------------------------------------------
 def push_to_hub(model, repo_id: str, vocab=None, private: bool = False, revision: str | None = None,
-                commit_message: str | None = None, card: str | None = None, token: str | None = None):
+                commit_message: str | None = None, card: str | None = None, token: str | None = None,
+                vocabs: dict | None = None):
     """Create ``repo_id`` if needed and upload a checkpoint folder in one commit; returns the ``CommitInfo``
     (a ``str``: the commit url; ``.oid``: its sha). ``revision`` names a branch, created from main if new."""
     try:
@@ -479,7 +649,7 @@ def push_to_hub(model, repo_id: str, vocab=None, private: bool = False, revision
         api.create_branch(repo_id, branch=revision, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="seqzoo-push-") as tmp:
         folder = Path(tmp)
-        cfg = _save_into(model, folder, vocab, card, repo_id, None)
+        cfg = _save_into(model, folder, vocab, card, repo_id, None, vocabs)
         ops = [CommitOperationAdd(path_in_repo=p.name, path_or_fileobj=str(p))
                for p in sorted(folder.iterdir()) if p.is_file()]
         # one create_commit = one commit (upload_folder may split a folder into several commits with hf_xet)

@@ -50,7 +50,8 @@ History = _history_callback
 
 
 def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: list[str] | None = None) -> dict:
-    """Train with a LightningCLI config, test the final model; one results.json run (without name)."""
+    """Train with a LightningCLI config, test the final model, save it as a seqzoo checkpoint folder
+    (``<log_dir>/seqzoo``); one results.json run (without name)."""
     from seqzoo.cli import _lightning_cli
 
     args = ["--config", str(config)] + (["--data.data_dir", data_dir] if data_dir else []) + list(overrides or [])
@@ -61,6 +62,10 @@ def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: l
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     test = cli.trainer.test(cli.model, datamodule=cli.datamodule)[0]
     wall = time.perf_counter() - start
+    export = None
+    if cli.trainer.is_global_zero:  # the trained model as a seqzoo checkpoint folder (safetensors + vocabularies)
+        from seqzoo.hub import save_pretrained
+        export = str(save_pretrained(cli.model, Path(cli.trainer.log_dir or cli.trainer.default_root_dir) / "seqzoo"))
     last = history.epochs[-1] if history.epochs else {}
     metrics = {**{k: v for k, v in last.items() if k.startswith("valid_")}, **{k: float(v) for k, v in test.items()}}
     if getattr(cli.datamodule.hparams, "level", None) == "char":  # a char LM's loss is nats per character
@@ -70,7 +75,7 @@ def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: l
     dataset = getattr(cli.datamodule.hparams, "dataset", None) or type(cli.datamodule).__name__
     return {"config": str(config), "dataset": dataset, "metrics": metrics,
             "epochs": cli.trainer.current_epoch, "wall_seconds": round(wall, 1), "device": device_name(),
-            "history": history.epochs, "checkpoint_dir": cli.trainer.log_dir}
+            "history": history.epochs, "checkpoint_dir": cli.trainer.log_dir, "export_dir": export}
 
 
 def _load_results(path: Path) -> dict:
@@ -158,6 +163,21 @@ def _plot(folder: Path, results: dict, recipe: dict) -> None:
     plt.close(fig)
 
 
+def _write_card(folder: Path, run: dict) -> None:
+    """A run with a registered pretrained name: its card into the exported folder and into model_cards/."""
+    from seqzoo.cards import card_for_run
+    card = card_for_run(folder, run)
+    if card is None:
+        return
+    name, text = card
+    if run.get("export_dir") and Path(run["export_dir"]).is_dir():
+        _atomic_write(Path(run["export_dir"]) / "README.md", text)
+    cards = folder.resolve().parents[1] / "model_cards"
+    if cards.is_dir():
+        _atomic_write(cards / f"{name}.md", text)
+        print(f"model card: {cards / f'{name}.md'}")
+
+
 def reproduce(recipe_dir: str | os.PathLike, only: list[str] | None = None, include_large: bool = False,
               data_dir: str | None = None, report_only: bool = False, overrides: list[str] | None = None) -> dict:
     folder = Path(recipe_dir)
@@ -179,17 +199,19 @@ def reproduce(recipe_dir: str | os.PathLike, only: list[str] | None = None, incl
         print(f"== {spec['name']}")
         if spec.get("kind") == "ngram":
             from seqzoo.cli import run_ngram
-            r = run_ngram(dataset, spec["order"], spec.get("smoothing", "modified-kn"), data_dir)
+            export = Path("runs") / folder.name / spec["name"] / "seqzoo"
+            r = run_ngram(dataset, spec["order"], spec.get("smoothing", "modified-kn"), data_dir, export_dir=export)
             run = {"config": f"seqzoo ngram --dataset {dataset} --order {spec['order']} --smoothing "
                              f"{spec.get('smoothing', 'modified-kn')}", "dataset": dataset,
                    "metrics": {"valid_perplexity": r["perplexity"]["valid"],
                                "test_perplexity": r["perplexity"]["test"]},
-                   "epochs": 1, "wall_seconds": r["seconds"], "device": device_name()}
+                   "epochs": 1, "wall_seconds": r["seconds"], "device": device_name(), "export_dir": str(export)}
         elif spec.get("kind") == "embeddings":
             from seqzoo.embeddings import run_recipe_entry
             run = run_recipe_entry(folder / spec["config"], data_dir)
         else:
             run = run_fit(folder / spec["config"], data_dir, overrides)
         write_results(folder, {"name": spec["name"], **run})
+        _write_card(folder, {"name": spec["name"], **run})
     write_report(folder, recipe)
     return _load_results(folder / "results.json")

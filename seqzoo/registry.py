@@ -21,7 +21,8 @@ class PretrainedCfg:
     """Where a named checkpoint lives and what it reached."""
     hf_hub_id: str | None = None  # e.g. "seqzoo/lstm_lm_2x200.ptb_zaremba"
     dataset: str | None = None
-    recipe: str | None = None  # e.g. "recipes/ptb/lstm_small.yaml"
+    recipe: str | None = None  # e.g. "recipes/ptb/lstm_small.yaml" (an n-gram row: "recipes/ptb/recipe.yaml")
+    run: str | None = None  # its run in the recipe's results.json (default: the recipe file's stem)
     metrics: dict = field(default_factory=dict)
 
 

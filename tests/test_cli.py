@@ -85,6 +85,10 @@ def test_reproduce_writes_results(tiny_corpus, tmp_path):
     assert run["metrics"]["test_perplexity"] > 1 and run["metrics"]["valid_perplexity"] > 1
     assert "| lstm |" in (folder / "results.md").read_text()
     assert (folder / "valid_perplexity.png").stat().st_size > 1000
+    # the trained model was exported as a seqzoo folder that evaluates to the recorded test perplexity
+    from seqzoo.cli import run_evaluate
+    r = run_evaluate(run["export_dir"], str(tiny_corpus), "test", batch_size=10, bptt=20)
+    assert r["perplexity"] == pytest.approx(run["metrics"]["test_perplexity"], rel=1e-5)
 
 
 @pytest.mark.parametrize("args,message", [
@@ -110,9 +114,14 @@ def test_non_utf8_corpus_one_line(tmp_path, capsys):
     assert len(err) == 1 and "not UTF-8" in err[0]
 
 
-def test_ngram_json(tiny_corpus, capsys):
-    assert main(["ngram", "--dataset", str(tiny_corpus), "--order", "3", "--smoothing", "modified-kn", "--json"]) == 0
+def test_ngram_json(tiny_corpus, capsys, tmp_path):
+    assert main(["ngram", "--dataset", str(tiny_corpus), "--order", "3", "--smoothing", "modified-kn", "--json",
+                 "--save", str(tmp_path / "kn3")]) == 0
     r = json.loads(capsys.readouterr().out)
+    from seqzoo.cli import run_evaluate
+    saved = run_evaluate(str(tmp_path / "kn3"), str(tiny_corpus), "test")
+    assert saved["perplexity"] == pytest.approx(r["perplexity"]["test"], rel=1e-6)
+    assert json.loads((tmp_path / "kn3" / "config.json").read_text())["architecture"] == "kn3"
     assert set(r["perplexity"]) == {"valid", "test"} and r["seconds"] >= 0
     # a trigram KN model of this tiny repetitive language is far better than uniform over its 10 types
     assert 1 < r["perplexity"]["test"] < 10

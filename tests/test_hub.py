@@ -14,54 +14,9 @@ import seqzoo
 from seqzoo import hub
 from seqzoo.data.vocab import Vocab
 from seqzoo.models.rnn_lm import RNNLM, RNNLMConfig
+from tiny_models import outputs, same, tiny_model, vocabularies, word_vocab
 
 TINY_RNN = dict(vocab_size=50, embedding_size=16, hidden_size=16)
-SENTS = [s.split() for s in ["the cat sat on the mat", "the dog sat on the log", "a cat saw a dog",
-                             "the dog saw the cat on the mat", "a dog sat on a log"]]
-PROBES = [("sat", ["the", "cat"]), ("mat", ["on", "the"]), ("</s>", ["the", "log"]), ("zebra", ["a"]),
-          ("dog", ["<s>"]), ("cat", [])]
-
-
-def tiny_model(name: str):
-    """A registered variant at toy size: RNN LMs get small widths, n-gram LMs are fitted on SENTS."""
-    try:
-        model = seqzoo.create_model(name, **TINY_RNN)
-    except TypeError:  # no such sizes: not an RNN LM
-        model = seqzoo.create_model(name)
-    if isinstance(model, RNNLM):
-        return model.eval()
-    if type(model).__name__ == "NGramLM":
-        return model.fit(SENTS)
-    pytest.fail(f"{name} is registered but seqzoo.hub has no checkpoint format for {type(model).__name__}")
-
-
-def outputs(model):
-    """What a model computes, to compare before and after a round trip."""
-    if isinstance(model, RNNLM):
-        torch.manual_seed(0)
-        x = torch.randint(0, model.config.vocab_size, (3, 9))
-        with torch.no_grad():
-            logits, state = model(x)
-        return [logits, *(state if isinstance(state, tuple) else (state,))]
-    return [torch.tensor([model.logprob(w, c) for w, c in PROBES], dtype=torch.float64)]
-
-
-ARPA_ZERO = -99.0 * math.log(10)  # ARPA has no log(0): p = 0 is written as log10 p = -99
-
-
-def same(a, b) -> bool:
-    """Bit-identical tensors. n-gram log-probs (float64) go through ARPA text: 8 significant digits, and
-    p = 0 comes back as ARPA's floor (see test_ngram_zero_probability_survives_arpa)."""
-    def close(x, y):
-        if x.dtype != torch.float64:
-            return torch.equal(x, y)
-        zero = torch.isneginf(x)
-        return bool((y[zero] <= ARPA_ZERO + 1e-6).all()) and torch.allclose(x[~zero], y[~zero], rtol=1e-6, atol=1e-7)
-    return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b))
-
-
-def word_vocab(n: int) -> Vocab:
-    return Vocab.build([[f"w{i}" for i in range(n - 4)]])
 
 
 def rewrite_weights(folder: Path, tensors: dict) -> None:
@@ -89,9 +44,13 @@ def test_round_trip_every_registered_model(name, tmp_path):
     loaded = seqzoo.from_pretrained(folder)
     assert type(loaded) is type(model)
     assert same(outputs(model), outputs(loaded))
-    if isinstance(model, RNNLM):
-        assert cfg["family"] == "rnn_lm" and cfg["model_args"] == loaded.config.__dict__
+    if hasattr(model, "config"):  # a network: its family, config and every vocabulary come back
+        assert cfg["family"] == seqzoo.registry._family[name] and cfg["model_args"] == loaded.config.__dict__
         assert loaded.config == model.config and not loaded.training
+        assert vocabularies(loaded) == vocabularies(model) and len(vocabularies(model)) >= 1
+        assert set(cfg["vocabularies"]) == set(vocabularies(model))
+        assert {p.name for p in folder.iterdir()} == {"config.json", "model.safetensors", "README.md"} | {
+            e["file"] for e in cfg["vocabularies"].values()}
     else:
         assert cfg["family"] == "ngram" and cfg["architecture"] == name == loaded.architecture
         assert (folder / "model.arpa").is_file() and loaded.order == model.order
@@ -393,10 +352,68 @@ def test_write_cards_only_for_real_runs_with_a_registered_name(tmp_path):
             {**RUN, "name": "mine", "config": "recipes/ptb/unregistered.yaml"}]
     (recipe / "results.json").write_text(json.dumps({"runs": runs}))
     written = write_cards(recipe, tmp_path / "cards")
-    assert [p.name for p in written] == ["lstm_lm_2x200.ptb_zaremba.md"]
-    _, results = model_index_to_eval_results(metadata_load(written[0])["model-index"])
-    assert {r.dataset_split: r.metric_value for r in results} == {"test": 114.53, "validation": 120.71}
+    assert [p.name for p in written] == ["lstm_lm_2x200.ptb_zaremba.md", "kn5.ptb.md"]
+    for path in written:
+        _, results = model_index_to_eval_results(metadata_load(path)["model-index"])
+        assert {r.dataset_split: r.metric_value for r in results} == {"test": 114.53, "validation": 120.71}
     text = written[0].read_text()
     assert "seqzoo fit --config recipes/ptb/lstm_small.yaml" in text and "embedding" in text
+    kn = written[1].read_text()
+    assert "A word 5-gram language model with modified-kn smoothing" in kn and "n-gram" in kn
+    assert "seqzoo ngram --dataset ptb --order 5" in kn and "seqzoo reproduce recipes/ptb --only kn5" in kn
     with pytest.raises(FileNotFoundError, match="no results.json"):
         write_cards(tmp_path / "nowhere", tmp_path / "cards")
+
+
+def test_lightning_checkpoint_of_a_tagger_converts_with_every_vocabulary(tmp_path):
+    """`seqzoo fit` (LightningCLI) on a tiny treebank; its .ckpt -> a folder with the word, char and tag vocabularies,
+    rebuilt by the tagging datamodule from the checkpoint's hyperparameters."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).parent / "data"))
+    from test_tagging_data import write_treebank
+    from seqzoo.cli import main
+    from seqzoo.data.tagging import TaggingDataModule
+    from seqzoo.models.tagger import RNNTagger
+    tb = write_treebank(tmp_path / "tb")
+    assert main(["fit", "--model", "seqzoo.models.tagger.TaggerTask", "--model.embedding_size", "8",
+                 "--model.hidden_size", "8", "--model.char_encoder", "lstm", "--model.char_hidden_size", "4",
+                 "--data.dataset", str(tb), "--data.batch_size", "2", "--trainer.max_epochs", "1",
+                 "--trainer.default_root_dir", str(tmp_path / "run"), "--trainer.logger", "false",
+                 "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]) == 0
+    ckpt = next((tmp_path / "run").rglob("*.ckpt"))
+    assert torch.load(ckpt, weights_only=True)["hyper_parameters"]["_class_path"] == "seqzoo.models.tagger.TaggerTask"
+    net = hub.load_lightning_checkpoint(ckpt, trust_pickle=True)
+    assert isinstance(net, RNNTagger) and net.architecture == "tagger"
+    folder = hub.convert_checkpoint(ckpt, tmp_path / "tagger")
+    assert sorted(os.listdir(folder)) == ["README.md", "char_vocab.json", "config.json", "model.safetensors",
+                                          "tags.json", "vocab.json"]
+    back = hub.from_pretrained(folder)
+    dm = TaggingDataModule(str(tb))
+    assert back.tags == dm.tags and back.vocab == dm.vocab and back.char_vocab == dm.char_vocab
+    assert same(outputs(net), outputs(back))
+    card = (folder / "README.md").read_text()
+    assert "token-classification" in card and "language model" not in card.lower()
+
+
+@pytest.mark.parametrize("name,metrics,pipeline", [
+    ("seq2seq_gru_bahdanau", {"test_bleu": 35.2, "test_chrf": 60.1}, "translation"),
+    ("bilstm_charlstm_tagger_2x200", {"valid_accuracy": 0.951, "test_accuracy": 0.948}, "token-classification"),
+    ("bilstm_max_classifier_1x200", {"test_accuracy": 0.84}, "text-classification"),
+    ("bilstm_ctc_3x256", {"test_per": 0.091}, "text2text-generation"),
+    ("window_lm_5gram", {"test_perplexity": 160.4}, "text-generation")])
+def test_every_family_gets_its_own_card(name, metrics, pipeline, tmp_path):
+    from huggingface_hub.repocard import metadata_load
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+    from seqzoo.cards import make_card
+    from dataclasses import asdict
+    text = make_card(name, asdict(tiny_model(name).config), {**RUN, "metrics": metrics}, None, "seqzoo fit ...")
+    (tmp_path / "README.md").write_text(text)
+    meta = metadata_load(tmp_path / "README.md")
+    assert meta["pipeline_tag"] == pipeline and "seqzoo" in meta["tags"]
+    _, results = model_index_to_eval_results(meta["model-index"])
+    assert {(r.dataset_split.replace("validation", "valid") + "_" + r.metric_type): r.metric_value
+            for r in results} == metrics
+    assert (pipeline == "text-generation") == ("language model" in text)
+    # a folder saved from the model gets the same kind of card
+    folder = seqzoo.save_pretrained(tiny_model(name), tmp_path / "ckpt")
+    assert metadata_load(folder / "README.md")["pipeline_tag"] == pipeline

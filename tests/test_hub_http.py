@@ -39,40 +39,16 @@ import os
 os._exit(0)  # stdin closed: leave now, without waiting for library threads
 '''
 
-# Shared by every snippet: tiny models and what they compute.
+# Shared by every snippet: tiny models and what they compute (tests/tiny_models.py).
 PRELUDE = r'''
-import json, math, torch, seqzoo
+import json, math, sys, torch, seqzoo
+sys.path.insert(0, "tests")
 from seqzoo import hub
-from seqzoo.data.vocab import Vocab
 from seqzoo.models.rnn_lm import RNNLM
-SENTS = [s.split() for s in ["the cat sat on the mat", "the dog sat on the log", "a cat saw a dog"]]
-PROBES = [("sat", ["the", "cat"]), ("mat", ["on", "the"]), ("</s>", ["the", "log"]), ("dog", ["<s>"])]
-
-def tiny(name, seed=0):
-    torch.manual_seed(seed)
-    try:
-        m = seqzoo.create_model(name, vocab_size=50, embedding_size=16, hidden_size=16)
-    except TypeError:  # no such sizes: not an RNN LM
-        m = seqzoo.create_model(name)
-    if isinstance(m, RNNLM):
-        return m.eval()
-    if type(m).__name__ == "NGramLM":
-        return m.fit(SENTS)
-    raise TypeError(f"{name} is registered but seqzoo.hub has no checkpoint format for {type(m).__name__}")
+from tiny_models import outputs, same, tiny_model as tiny, vocabularies, word_vocab
 
 def vocab50():
-    return Vocab.build([[f"w{i}" for i in range(46)]])
-
-def outputs(m):
-    if isinstance(m, RNNLM):
-        g = torch.Generator().manual_seed(1)
-        x = torch.randint(0, m.config.vocab_size, (2, 7), generator=g)
-        with torch.no_grad():
-            return m(x)[0].flatten().tolist()
-    return [m.logprob(w, c) for w, c in PROBES]
-
-def same(a, b):
-    return len(a) == len(b) and all(x == y or abs(x - y) <= 1e-6 * max(1.0, abs(x)) for x, y in zip(a, b))
+    return word_vocab(50)
 '''
 
 
@@ -176,11 +152,11 @@ def test_push_and_pull_every_registered_model(client, server):
         RESULT = {}
         for name in hub.hub_models():
             m = tiny(name)
-            info = hub.push_to_hub(m, f"tester/{name}", vocab=vocab50() if isinstance(m, RNNLM) else None)
+            info = hub.push_to_hub(m, f"tester/{name}")
             back = seqzoo.from_pretrained(f"tester/{name}")
             RESULT[name] = {"same": same(outputs(m), outputs(back)), "oid": info.oid, "url": str(info),
                             "type": type(back).__name__ == type(m).__name__,
-                            "vocab": isinstance(m, RNNLM) and back.vocab == vocab50()}
+                            "vocab": hasattr(m, "config") and vocabularies(back) == vocabularies(m)}
     """)
     from seqzoo.hub import hub_models
     assert sorted(r) == hub_models()
@@ -189,8 +165,9 @@ def test_push_and_pull_every_registered_model(client, server):
         assert got["same"] and got["type"], name
         assert got["oid"] == server.branches[repo]["main"] and got["url"].endswith(f"/{repo}/commit/{got['oid']}")
         assert len(server.history[repo]) == 2 and commits_to(server, repo) == 1  # created, then ONE commit
-        ngram = json.loads(server.files(repo)["config.json"])["family"] == "ngram"
-        weights = {"model.arpa"} if ngram else {"model.safetensors", "vocab.json"}
+        cfg = json.loads(server.files(repo)["config.json"])
+        ngram = cfg["family"] == "ngram"
+        weights = {"model.arpa"} if ngram else {"model.safetensors"} | {e["file"] for e in cfg["vocabularies"].values()}
         assert set(server.files(repo)) == {".gitattributes", "config.json", "README.md"} | weights, name
         assert ngram or got["vocab"], name
 

@@ -36,7 +36,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from seqzoo.registry import register_model
+from seqzoo.registry import PretrainedCfg, register_model
 
 __all__ = ["NGramLM", "BOS", "EOS", "UNK", "SMOOTHINGS"]
 
@@ -547,22 +547,28 @@ def _index(mats, V: int) -> list[_Level] | None:
 
 
 # ---------------------------------------------------------------------- variants
+def _ptb(name: str) -> dict:
+    """The PTB recipe's row ``name`` (recipes/ptb/recipe.yaml), published as ``seqzoo/<name>.ptb``."""
+    return {"ptb": PretrainedCfg(hf_hub_id=f"seqzoo/{name}.ptb", dataset="ptb", recipe="recipes/ptb/recipe.yaml",
+                                 run=name)}
+
+
 def _create(pretrained: bool, defaults: dict, kwargs: dict, name: str) -> NGramLM:
     if pretrained:
-        raise ValueError(f"{name} has no pretrained checkpoint: fit() it on your corpus "
-                         f"(or NGramLM.from_pretrained(directory) for a saved one)")
+        raise ValueError(f"{name}(pretrained=True): load a checkpoint with seqzoo.create_model('{name}.TAG') or "
+                         f"seqzoo.from_pretrained(...), or fit() this model on your corpus")
     model = NGramLM(**dict(defaults, **kwargs))
     model.architecture = name
     return model
 
 
-@register_model
+@register_model(pretrained=_ptb("kn3"))
 def kn3(pretrained=False, **kwargs):
     """Trigram, interpolated modified Kneser-Ney (KenLM lmplz -o 3); PTB test ppl ~148."""
     return _create(pretrained, dict(order=3, smoothing="modified-kn"), kwargs, "kn3")
 
 
-@register_model
+@register_model(pretrained=_ptb("kn5"))
 def kn5(pretrained=False, **kwargs):
     """5-gram, interpolated modified Kneser-Ney (KenLM lmplz -o 5); PTB test ppl ~141."""
     return _create(pretrained, dict(order=5, smoothing="modified-kn"), kwargs, "kn5")

@@ -326,6 +326,18 @@ class Seq2Seq(L.LightningModule):
         model.load_state_dict(ckpt["state_dict"])
         return model.to(map_location).eval()
 
+    @classmethod
+    def from_net(cls, net: Seq2SeqNet, **hparams) -> "Seq2Seq":
+        """Wrap a network loaded with :func:`seqzoo.from_pretrained` (it carries ``.src_tokenizer`` and
+        ``.tgt_tokenizer``) to translate text with it or fine-tune it; eval mode."""
+        toks = {f"{s}_tokenizer": getattr(net, f"{s}_tokenizer", None) for s in ("src", "tgt")}
+        missing = [k for k, t in toks.items() if t is None]
+        if missing:
+            raise ValueError(f"this Seq2SeqNet has no {' or '.join(missing)}: load it from a checkpoint folder")
+        model = cls(**asdict(net.config), **{k: t.to_str() for k, t in toks.items()}, **hparams)
+        model.net.load_state_dict(net.state_dict())
+        return model.to(next(net.parameters()).device).eval()
+
     # -- steps -----------------------------------------------------------------------------------
     def _loss(self, batch, smoothing: float, teacher_forcing: float = 1.0):
         logits = self.net(batch["src"], batch["src_lengths"], batch["tgt_in"], teacher_forcing)

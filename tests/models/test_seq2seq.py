@@ -148,6 +148,14 @@ def test_checkpoint_loads_weights_only_and_translate_verb(tmp_path, monkeypatch,
         translate_main([str(ckpt), "--beam", "2"])
     assert translate_main([str(ckpt), "--beam", "2", "--trust-pickle"]) == 0
     assert capsys.readouterr().out.split("\n")[:3] == [h[0] for h in model.translate(lines, beam_size=2)]
+    # the .ckpt converted to a seqzoo folder (safetensors + both tokenizers): no pickle, same translations
+    from seqzoo.hub import convert_checkpoint
+    folder = convert_checkpoint(ckpt, tmp_path / "folder")
+    assert {p.name for p in folder.iterdir()} == {"config.json", "model.safetensors", "src_tokenizer.json",
+                                                  "tgt_tokenizer.json", "README.md"}
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert translate_main([str(folder), "--beam", "2"]) == 0
+    assert capsys.readouterr().out.split("\n")[:3] == [h[0] for h in model.translate(lines, beam_size=2)]
     torch.save({"state_dict": {}, "hyper_parameters": {"cell": "lstm"}}, tmp_path / "lm.ckpt")
     with pytest.raises(ValueError, match="is not a Seq2Seq checkpoint"):
         Seq2Seq.from_checkpoint(tmp_path / "lm.ckpt")
