@@ -72,7 +72,9 @@ def _describe(config: dict) -> tuple[str, list[str]]:
     base = ["seqzoo", "pytorch", "lightning"]
     cell = [_CELL_TAGS.get(c["cell"], c["cell"])] if "cell" in c else []
     if family == "ngram":
-        text = (f"A word {c['order']}-gram language model with {c.get('smoothing', '?')} smoothing, stored as an "
+        smoothing = {"modified-kn": "interpolated modified Kneser-Ney", "katz": "Katz backoff", "add-k": "add-k",
+                     "mle": "no (maximum likelihood)", "stupid": "stupid backoff"}.get(c.get("smoothing"), c.get("smoothing", "?"))
+        text = (f"A word {c['order']}-gram language model with {smoothing} smoothing, stored as an "
                 f"ARPA backoff file" + (f" over {c['vocab_size']} words" if c.get("vocab_size") else "") + ".")
         return text, ["language-modeling", "seqzoo", "n-gram", str(c.get("smoothing", "n-gram"))]
     if family == "window_lm":
@@ -194,7 +196,8 @@ def make_card(model_name: str, config: dict, results_run: dict | None, dataset: 
                 cells = [f"{values[f'{split}_{m}']:.{4 if values[f'{split}_{m}'] < 10 else 2}f}"
                          if f"{split}_{m}" in values else "" for m in metrics]
                 lines.append(f"| {label} | " + " | ".join(cells) + " |")
-        extra = [f"{r['epochs']} epochs" if r.get("epochs") is not None else "",
+        extra = [f"{r['epochs']} epoch{'s' if r['epochs'] != 1 else ''}" if r.get("epochs") is not None
+                 and family != "ngram" else "",
                  f"{r['wall_seconds']} s wall time" if r.get("wall_seconds") is not None else "",
                  f"on {r['device']}" if r.get("device") else ""]
         extra = ", ".join(e for e in extra if e)

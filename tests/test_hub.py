@@ -359,7 +359,7 @@ def test_write_cards_only_for_real_runs_with_a_registered_name(tmp_path):
     text = written[0].read_text()
     assert "seqzoo fit --config recipes/ptb/lstm_small.yaml" in text and "embedding" in text
     kn = written[1].read_text()
-    assert "A word 5-gram language model with modified-kn smoothing" in kn and "n-gram" in kn
+    assert "A word 5-gram language model with interpolated modified Kneser-Ney smoothing" in kn and "n-gram" in kn
     assert "seqzoo ngram --dataset ptb --order 5" in kn and "seqzoo reproduce recipes/ptb --only kn5" in kn
     with pytest.raises(FileNotFoundError, match="no results.json"):
         write_cards(tmp_path / "nowhere", tmp_path / "cards")
