@@ -259,6 +259,41 @@ def _push(argv):
     print(f"pushed {a.checkpoint} to {a.repo_id}: {getattr(info, 'commit_url', info)}")
 
 
+def _finetune(argv):
+    from seqzoo.finetune import finetune_lm
+    p = argparse.ArgumentParser(prog="seqzoo finetune", description=finetune_lm.__doc__.split("\n")[0] + " Keeps the "
+                                "pretrained vocabulary (optionally extended); saves a new seqzoo checkpoint.")
+    p.add_argument("model", help="registered name with tag, hf-hub:org/name, org/name, a checkpoint folder or a .ckpt")
+    p.add_argument("--train", required=True, help="UTF-8 text, one sentence or paragraph per line")
+    p.add_argument("--valid", default=None, help="validation text (default: train split 90/5/5 by line)")
+    p.add_argument("--test", default=None, help="test text (default: the validation text)")
+    p.add_argument("--out", default=None, help="new checkpoint folder (default: runs/finetune/NAME)")
+    p.add_argument("--extend-vocab", action="store_true", help="append the new corpus's frequent unknown words")
+    p.add_argument("--min-freq", type=int, default=2, help="--extend-vocab: times a word must occur (default: 2)")
+    p.add_argument("--max-new-words", type=int, default=None, help="--extend-vocab: at most this many words")
+    p.add_argument("--vectors", default=None, help="--extend-vocab: word vectors (e.g. FastText .bin) for new rows")
+    p.add_argument("--epochs", type=int, default=3, help="(default: 3)")
+    p.add_argument("--max-steps", type=int, default=-1, help="stop after this many batches (default: no limit)")
+    p.add_argument("--optimizer", default="sgd", help="sgd, adam or adamw (default: sgd)")
+    p.add_argument("--lr", type=float, default=None, help="default: 1.0 for sgd (1/20 of from-scratch), 3e-4 for adam")
+    p.add_argument("--lr-decay", type=float, default=0.5, help="LR factor after every epoch (default: 0.5)")
+    p.add_argument("--batch-size", type=int, default=20, help="(default: 20)")
+    p.add_argument("--bptt", type=int, default=35, help="(default: 35)")
+    p.add_argument("--trust-pickle", action="store_true", help="allow a Lightning .ckpt (a pickle)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    a = p.parse_args(argv)
+    r = finetune_lm(a.model, a.train, a.valid, a.test, a.out, a.extend_vocab, a.min_freq, a.max_new_words, a.vectors,
+                    a.epochs, a.optimizer, a.lr, a.lr_decay, a.batch_size, a.bptt, max_steps=a.max_steps,
+                    trust_pickle=a.trust_pickle)
+    if a.json:
+        print(json.dumps(r))
+    else:
+        b, f, o = r["before"], r["after"], r["oov"]
+        print(f"{a.model} -> {r['out']}: valid perplexity {b['valid_perplexity']:.2f} -> {f['valid_perplexity']:.2f}, "
+              f"test {b['test_perplexity']:.2f} -> {f['test_perplexity']:.2f}; OOV rate (valid) "
+              f"{100 * o['valid_before']:.2f}% -> {100 * o['valid_after']:.2f}% ({r['new_words']} new words)")
+
+
 VERBS = {
     "fit": "train a model (LightningCLI; --config recipes/.../x.yaml)",
     "validate": "evaluate on the validation split (LightningCLI)",
@@ -268,6 +303,7 @@ VERBS = {
     "list": "list registered models",
     "evaluate": "perplexity of a checkpoint (name, Hub repo, folder or .ckpt) on a split",
     "push": "upload a checkpoint folder or .ckpt to the Hugging Face Hub in one commit",
+    "finetune": "fine-tune a pretrained language model on your own text (keeps / extends its vocabulary)",
     "translate": "translate stdin line by line with a seq2seq checkpoint (greedy or beam)",
     "generate": "continue a prompt with a language model (greedy, top-k, top-p, temperature)",
     "embeddings": "train (word2vec / fasttext), evaluate or query word vectors",
@@ -280,6 +316,7 @@ def _lazy(dotted: str):
     return lambda argv: _import(dotted)(argv)
 
 _FNS = {"ngram": _ngram, "list": _list, "reproduce": _reproduce, "evaluate": _evaluate, "push": _push,
+        "finetune": _finetune,
         "translate": _lazy("seqzoo.decoding.translate_main"), "generate": _lazy("seqzoo.decoding.generate_main"),
         "embeddings": _lazy("seqzoo.embeddings.embeddings_main"),
         "gradient-flow": _lazy("seqzoo.diagnostics.main")}

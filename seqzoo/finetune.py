@@ -1,0 +1,184 @@
+"""Fine-tune a pretrained language model on one's own corpus: ``seqzoo finetune NAME_OR_PATH --train my.txt``.
+
+The pretrained vocabulary is kept, so the model's ids mean what they meant. With ``extend_vocab`` the new
+corpus's frequent words that the vocabulary lacks are appended (old ids unchanged). Their rows start as
+``<unk>``'s: the input embedding is ``<unk>``'s vector (or, with ``vectors``, the word's own pretrained / FastText
+subword vector), the softmax row is ``<unk>``'s, and ``<unk>``'s probability is shared equally between
+``<unk>`` and the k new words (bias - log(k + 1) each), so the extended model predicts exactly what the old one
+did until training moves the new rows. Training is Lightning's (:class:`~seqzoo.lm.LanguageModelTask`) at a
+lower learning rate than from scratch; the result is saved as a seqzoo checkpoint whose card names its base.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from seqzoo.data.vocab import Vocab, tokenize
+
+__all__ = ["extend_vocab", "oov_rate", "grow_vocab", "finetune_lm"]
+
+TASKS = {"rnn_lm": "seqzoo.models.rnn_lm.RNNLanguageModel", "window_lm": "seqzoo.models.window_lm.WindowLanguageModel"}
+
+
+def _lines(path: Path) -> list[str]:
+    from seqzoo.data.corpora import check_text_file
+    check_text_file(path)  # one clear line for a missing, empty or non-UTF-8 file
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def extend_vocab(vocab: Vocab, lines, min_freq: int = 2, max_new: int | None = None) -> tuple[Vocab, list[str]]:
+    """``vocab`` + the words of ``lines`` seen at least ``min_freq`` times that it lacks (most frequent first,
+    at most ``max_new``); old ids are unchanged."""
+    counts = Counter(t for line in lines for t in tokenize(line, vocab.level) if t not in vocab)
+    new = [w for w, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_freq][:max_new]
+    return Vocab(list(vocab.itos) + new, level=vocab.level), new
+
+
+def oov_rate(vocab: Vocab, lines) -> float:
+    """Share of the tokens of ``lines`` (``<eos>`` not counted) that ``vocab`` maps to ``<unk>``, when ``<unk>``
+    itself is not written in the text."""
+    toks = [t for line in lines for t in tokenize(line, vocab.level)]
+    return sum(t not in vocab or t == vocab.itos[vocab.unk_id] for t in toks) / max(1, len(toks))
+
+
+def grow_vocab(net, new_size: int, vectors=None, vocab: Vocab | None = None):
+    """A copy of the RNN LM ``net`` with ``new_size`` >= its vocab_size rows, the new ones initialised as the module
+    docstring says; ``vectors`` (KeyedVectors of the embedding's width) give new words their own input vector."""
+    from seqzoo.models.rnn_lm import RNNLM, RNNLMConfig
+    if not isinstance(net, RNNLM):
+        raise ValueError(f"extending the vocabulary needs an RNN LM, got a {type(net).__name__}")
+    old = net.config.vocab_size
+    k = new_size - old
+    if k < 0:
+        raise ValueError(f"new_size {new_size} is smaller than the vocab_size {old}")
+    grown = RNNLM(RNNLMConfig(**{**asdict(net.config), "vocab_size": new_size}))
+    src = net.state_dict()
+    unk = 0  # Vocab.unk_id: the specials come first
+    with torch.no_grad():
+        for name, t in grown.state_dict().items():
+            s = src[name]
+            if t.shape == s.shape:
+                t.copy_(s)
+                continue
+            t[:old] = s  # embedding / decoder rows and the decoder bias
+            t[old:] = s[unk]
+        if "decoder.bias" in src and k:
+            shift = math.log(k + 1)
+            grown.decoder.bias[old:] -= shift
+            grown.decoder.bias[unk] -= shift
+        if vectors is not None and vocab is not None and k:
+            if vectors.vector_size != net.config.embedding_size:
+                raise ValueError(f"vectors have {vectors.vector_size} dimensions but the embedding has "
+                                 f"{net.config.embedding_size}")
+            for i, w in enumerate(vocab.itos[old:], start=old):
+                v = vectors.get_vector(w) if (w in vectors.key_to_index or getattr(vectors, "bucket", 0)) else None
+                if v is not None:
+                    grown.embed.weight[i] = torch.as_tensor(v, dtype=grown.embed.weight.dtype)
+    grown.architecture = getattr(net, "architecture", None)
+    return grown
+
+
+def _task(net, family: str, optimizer: str, lr: float, lr_decay: float, decay_start: int):
+    from seqzoo.hub import _import
+    task = _import(TASKS[family])(**asdict(net.config), optimizer=optimizer, lr=lr, lr_decay=lr_decay,
+                                 decay_start=decay_start)
+    task.net.load_state_dict(net.state_dict())
+    return task
+
+
+def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike | None = None,
+                test: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
+                extend: bool = False, min_freq: int = 2, max_new_words: int | None = None, vectors: str | None = None,
+                epochs: int = 3, optimizer: str = "sgd", lr: float | None = None, lr_decay: float = 0.5,
+                batch_size: int = 20, bptt: int = 35, clip: float = 0.25, max_steps: int = -1,
+                accelerator: str = "auto", devices="auto", trust_pickle: bool = False, seed: int = 0) -> dict:
+    """Fine-tune ``model`` (a name, Hub repo, folder or ``.ckpt``) on ``train``; perplexities before and after.
+
+    Args:
+        train, valid, test: UTF-8 text files, one sentence or paragraph per line. Without ``valid``, ``train`` is
+            split 90 / 5 / 5 by line (contiguous ranges).
+        out: the new checkpoint folder (default: ``runs/finetune/<name>``).
+        extend: append the frequent new words (``min_freq``, ``max_new_words``) to the vocabulary.
+        vectors: word vectors (path or name, e.g. a FastText ``.bin``) of the embedding's width for the new rows.
+        lr: default 1.0 for SGD (a twentieth of the from-scratch 20) and 3e-4 for Adam; halved (``lr_decay``)
+            after every epoch.
+
+    Returns a dict: ``before`` / ``after`` (``valid_perplexity``, ``test_perplexity``), ``oov`` (rates of the
+    train and valid text before and after extension), ``new_words``, ``out``, ``seconds``.
+    """
+    import lightning as L
+
+    from seqzoo.cards import make_card
+    from seqzoo.data.lm import LanguageModelDataModule
+    from seqzoo.hub import FAMILIES, PICKLE_SUFFIXES, from_pretrained, load_lightning_checkpoint, save_pretrained
+
+    start = time.perf_counter()
+    L.seed_everything(seed, verbose=False)
+    net = load_lightning_checkpoint(model, trust_pickle, require_vocab=True) \
+        if str(model).endswith(PICKLE_SUFFIXES) else from_pretrained(model, trust_pickle=trust_pickle)
+    family = next((f for f, (p, _) in FAMILIES.items() if p.rsplit(".", 1)[1] == type(net).__name__), None)
+    if family not in TASKS:
+        raise ValueError(f"seqzoo finetune --train fine-tunes language models; {model} is a {type(net).__name__}")
+    if getattr(net, "vocab", None) is None:
+        raise ValueError(f"{model} has no vocab.json: cannot map the new corpus to its ids")
+    train = Path(train)
+    lines = {"train": _lines(train)}
+    if valid is None:  # the 90 / 5 / 5 line split of seqzoo.data.corpora, to count OOVs on the same text
+        n = len(lines["train"])
+        a, b = int(n * 0.9), int(n * 0.95)
+        lines = {"train": lines["train"][:a], "valid": lines["train"][a:b]}
+    else:
+        lines["valid"] = _lines(Path(valid))
+    vocab, new_words = net.vocab, []
+    if extend:
+        vocab, new_words = extend_vocab(net.vocab, lines["train"], min_freq, max_new_words)
+    lr = lr if lr is not None else (1.0 if optimizer == "sgd" else 3e-4)
+    with tempfile.TemporaryDirectory(prefix="seqzoo-finetune-") as tmp:
+        if valid is None:
+            corpus = str(train)  # one .txt: split 90 / 5 / 5 by line
+        else:
+            corpus = tmp
+            for split, path in (("train", train), ("valid", valid), ("test", test or valid)):
+                os.symlink(Path(path).resolve(), Path(tmp) / f"{split}.txt")
+        vocab.save(Path(tmp) / "vocab.json")
+        dm = LanguageModelDataModule(corpus, level=vocab.level, batch_size=batch_size, eval_batch_size=10,
+                                     bptt=bptt, vocab_path=str(Path(tmp) / "vocab.json"))
+        dm.setup()
+        oov = {f"{s}_{when}": oov_rate(v, lines[s]) for s in ("train", "valid")
+               for when, v in (("before", net.vocab), ("after", vocab))}
+        if len(vocab) != net.config.vocab_size:
+            kv = None
+            if vectors:
+                from seqzoo.embeddings import load_embeddings
+                kv = load_embeddings(vectors)
+            net = grow_vocab(net, len(vocab), kv, vocab)
+        task = _task(net, family, optimizer, lr, lr_decay, decay_start=1)
+        trainer = L.Trainer(max_epochs=epochs, max_steps=max_steps, gradient_clip_val=clip, accelerator=accelerator,
+                            devices=devices, logger=False, enable_checkpointing=False,
+                            default_root_dir=str(Path(out or "runs/finetune").parent))
+        before = {"valid_perplexity": trainer.validate(task, datamodule=dm, verbose=False)[0]["valid_perplexity"],
+                  "test_perplexity": trainer.test(task, datamodule=dm, verbose=False)[0]["test_perplexity"]}
+        trainer.fit(task, datamodule=dm)
+        after = {"valid_perplexity": trainer.validate(task, datamodule=dm, verbose=False)[0]["valid_perplexity"],
+                 "test_perplexity": trainer.test(task, datamodule=dm, verbose=False)[0]["test_perplexity"]}
+        name = Path(str(model).rstrip("/")).name
+        out = Path(out or Path("runs/finetune") / name)
+        run = {"metrics": after, "epochs": trainer.current_epoch, "wall_seconds": round(time.perf_counter() - start, 1),
+               "device": str(trainer.strategy.root_device)}
+        command = (f"seqzoo finetune {model} --train {train}" + (f" --valid {valid}" if valid else "")
+                   + (" --extend-vocab" if extend else "") + f" --epochs {epochs} --lr {lr}")
+        card = make_card(out.name, asdict(task.net.config), run, str(train), command, base_model=str(model))
+        save_pretrained(task.net, out, vocab=vocab, card=card)
+    result = {"model": str(model), "out": str(out), "before": before, "after": after, "oov": oov,
+              "new_words": len(new_words), "vocab_size": len(vocab), "epochs": trainer.current_epoch,
+              "lr": lr, "optimizer": optimizer, "seconds": round(time.perf_counter() - start, 1)}
+    (out / "finetune.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result

@@ -1,0 +1,97 @@
+"""seqzoo.finetune: vocabulary extension that keeps the model's predictions, and fine-tuning that helps."""
+import json
+
+import pytest
+import torch
+
+import seqzoo
+from seqzoo.cli import main
+from seqzoo.data.vocab import Vocab
+from seqzoo.finetune import extend_vocab, finetune_lm, grow_vocab, oov_rate
+
+OLD = ["the cat sat on the mat", "a dog sat on a log", "the dog saw the cat"]
+NEW = ["the fox ran to the den", "a fox saw the hen", "the hen ran to a den", "the cat saw a fox"]
+
+
+def test_extend_vocab_keeps_ids_and_adds_frequent_words_first():
+    vocab = Vocab.build([s.split() for s in OLD])
+    grown, new = extend_vocab(vocab, NEW, min_freq=2)
+    assert grown.itos[:len(vocab)] == vocab.itos
+    assert new == ["fox", "den", "hen", "ran", "to"]  # fox 3x; the others 2x, alphabetical; none of once-seen
+    assert grown.itos[len(vocab):] == new
+    assert extend_vocab(vocab, NEW, min_freq=2, max_new=2)[1] == ["fox", "den"]
+    tokens = sum(len(s.split()) for s in NEW)
+    assert oov_rate(vocab, NEW) == pytest.approx(sum(w not in vocab for s in NEW for w in s.split()) / tokens)
+    assert oov_rate(grown, NEW) == 0.0 and oov_rate(vocab, NEW) > 0.4
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_grown_model_predicts_what_the_old_one_did(tied):
+    torch.manual_seed(0)
+    net = seqzoo.create_model("lstm_lm_2x200", vocab_size=20, embedding_size=12, hidden_size=12,
+                              tie_weights=tied).eval()
+    grown = grow_vocab(net, 25).eval()
+    x = torch.randint(0, 20, (2, 9))
+    with torch.no_grad():
+        p_old = net(x)[0].softmax(-1)
+        p_new = grown(x)[0].softmax(-1)
+    assert torch.allclose(p_new[..., 1:20], p_old[..., 1:20], atol=1e-6)  # every known word but <unk>
+    # <unk>'s mass is shared between <unk> and the 5 new words, equally
+    assert torch.allclose(p_new[..., [0, *range(20, 25)]].sum(-1), p_old[..., 0], atol=1e-6)
+    assert torch.allclose(p_new[..., 20], p_new[..., 0], atol=1e-7)
+    assert tied == (grown.decoder.weight is grown.embed.weight)
+    with pytest.raises(ValueError, match="smaller than the vocab_size"):
+        grow_vocab(net, 10)
+
+
+def _pretrained(tmp_path):
+    """A small LSTM LM trained a little on OLD, saved as a seqzoo folder."""
+    corpus = tmp_path / "old"
+    corpus.mkdir()
+    for split in ("train", "valid", "test"):
+        (corpus / f"{split}.txt").write_text("\n".join(OLD * 30) + "\n")
+    assert main(["fit", "--config", "recipes/ptb/lstm_small.yaml", "--data.dataset", str(corpus),
+                 "--data.batch_size", "4", "--data.bptt", "8", "--model.init_args.hidden_size", "16",
+                 "--model.init_args.embedding_size", "16", "--trainer.max_epochs", "2",
+                 "--trainer.default_root_dir", str(tmp_path / "run"), "--trainer.logger", "false",
+                 "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]) == 0
+    ckpt = next((tmp_path / "run").rglob("*.ckpt"))
+    from seqzoo.hub import convert_checkpoint
+    return convert_checkpoint(ckpt, tmp_path / "pretrained")
+
+
+def test_finetune_lowers_perplexity_on_the_new_corpus_and_saves_a_checkpoint(tmp_path, monkeypatch):
+    from pathlib import Path
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    base = _pretrained(tmp_path)
+    (tmp_path / "new_train.txt").write_text("\n".join(NEW * 40) + "\n")
+    (tmp_path / "new_valid.txt").write_text("\n".join(NEW[::-1] * 3) + "\n")
+    r = finetune_lm(str(base), tmp_path / "new_train.txt", tmp_path / "new_valid.txt", out=tmp_path / "tuned",
+                    extend=True, epochs=3, lr=5.0, batch_size=4, bptt=8)
+    assert r["new_words"] == 5 and r["oov"]["valid_before"] > 0.4 and r["oov"]["valid_after"] == 0.0
+    assert r["after"]["valid_perplexity"] < r["before"]["valid_perplexity"] / 2, r
+    tuned = seqzoo.from_pretrained(r["out"])
+    assert len(tuned.vocab) == tuned.config.vocab_size == r["vocab_size"] and tuned.vocab.itos[-5:][0] == "fox"
+    from huggingface_hub.repocard import metadata_load
+    meta = metadata_load(Path(r["out"]) / "README.md")
+    assert meta["base_model"] == str(base)
+    values = {x["metrics"][0]["name"]: x["metrics"][0]["value"] for x in meta["model-index"][0]["results"]}
+    assert values["validation perplexity"] == pytest.approx(r["after"]["valid_perplexity"], abs=0.005)
+    assert json.loads((Path(r["out"]) / "finetune.json").read_text())["before"] == r["before"]
+
+
+def test_finetune_cli_errors_are_one_line(tmp_path, capsys, tiny_corpus):
+    kn, lm = tmp_path / "kn", tmp_path / "lm"
+    assert main(["ngram", "--dataset", str(tiny_corpus), "--save", str(kn)]) == 0
+    seqzoo.save_pretrained(seqzoo.create_model("lstm_lm_2x200", vocab_size=20, embedding_size=8, hidden_size=8), lm,
+                           vocab=Vocab.build([[f"w{i}" for i in range(16)]]))
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "latin1.txt").write_bytes(b"caf\xe9\n")
+    capsys.readouterr()
+    for args, message in [([str(kn), "--train", str(tiny_corpus / "train.txt")], "fine-tunes language models"),
+                          ([str(lm), "--train", str(tmp_path / "empty.txt")], "corpus file is empty"),
+                          ([str(lm), "--train", str(tmp_path / "latin1.txt")], "not UTF-8"),
+                          ([str(lm), "--train", str(tmp_path / "missing.txt")], "corpus file not found")]:
+        assert main(["finetune", *args]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
