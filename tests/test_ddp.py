@@ -46,3 +46,64 @@ def test_ddp_two_processes_equal_one(tiny_corpus, tmp_path):
     # gradients are averaged over ranks, each with the mean over its own tokens: equal to one process's
     # mean when the ranks hold equally many tokens, so the trained weights agree to float tolerance
     assert two["ppl"] == pytest.approx(one["ppl"], rel=1e-4)
+
+
+TRANSLATION = textwrap.dedent("""
+    import json, sys
+    import lightning as L, torch
+    from seqzoo.data.translation import TranslationDataModule
+    from seqzoo.models.seq2seq import Seq2Seq
+
+    data, weights, devices, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    dm = TranslationDataModule(data, "src", "tgt", tokenization="word", vocab_size=50, min_frequency=1,
+                               batch_size=16, eval_batch_size=7)
+    model = Seq2Seq(dm.src_vocab_size, dm.tgt_vocab_size, src_tokenizer=dm.src_tokenizer_json,
+                    tgt_tokenizer=dm.tgt_tokenizer_json, **json.loads(sys.argv[5]))
+    model.load_state_dict(torch.load(weights))
+    kw = dict(accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto", logger=False,
+              enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(**kw)
+    m = trainer.validate(model, datamodule=dm, verbose=False)[0]
+    mine = [int(i) for b in dm.val_dataloader().dataset.batches for i in b]  # the pairs this rank scored
+    trainer = L.Trainer(max_steps=3, limit_val_batches=0, **kw)
+    trainer.fit(model, datamodule=dm)  # DDP training runs: each rank its own batches
+    json.dump({"bleu": m["valid_bleu"], "mine": mine, "steps": trainer.global_step},
+              open(f"{out}.{trainer.global_rank}", "w"))
+""")
+
+
+@pytest.mark.slow
+def test_ddp_translation_bleu_is_exact_over_ranks(tmp_path):
+    """Corpus BLEU with 2 processes, each scoring its own half of the validation set, equals 1 process's."""
+    import os
+    from pathlib import Path
+    import lightning as L
+    import torch
+    sys.path.insert(0, str(Path(__file__).parent / "models"))
+    from test_seq2seq import _model, _synthetic, _trainer
+    from seqzoo.data.translation import TranslationDataModule
+    L.seed_everything(0)
+    data = _synthetic(tmp_path / "copy", "copy", n_train=600)
+    dm = TranslationDataModule(str(data), "src", "tgt", tokenization="word", vocab_size=50, min_frequency=1,
+                               batch_size=16, eval_batch_size=7)
+    args = dict(cell="gru", attention="bahdanau", embedding_size=32, hidden_size=64, dropout=0.0,
+                label_smoothing=0.0, lr=3e-3)
+    model = _model(dm, **{k: v for k, v in args.items()})
+    _trainer(2, gradient_clip_val=1.0, limit_val_batches=0).fit(model, datamodule=dm)
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    script = tmp_path / "ddp_translate.py"
+    script.write_text(TRANSLATION)
+    runs = {}
+    for devices in (1, 2):
+        out = tmp_path / f"t{devices}"
+        subprocess.run([sys.executable, str(script), str(data), str(tmp_path / "w.pt"), str(devices), str(out),
+                        json.dumps(args)], check=True, capture_output=True, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+        runs[devices] = [json.loads(Path(f"{out}.{r}").read_text()) for r in range(devices)]
+    one, two = runs[1][0], runs[2]
+    n_valid = len((data / "valid.src").read_text().splitlines())
+    assert sorted(one["mine"]) == list(range(n_valid))
+    assert sorted(two[0]["mine"] + two[1]["mine"]) == list(range(n_valid))  # disjoint halves, all scored once
+    assert two[0]["mine"] and two[1]["mine"]
+    assert 10 < one["bleu"] < 100 and two[0]["bleu"] == pytest.approx(one["bleu"], abs=1e-4) == two[1]["bleu"]
+    assert one["steps"] == two[0]["steps"] == 3

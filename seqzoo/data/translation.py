@@ -36,7 +36,7 @@ from typing import Iterable, Iterator, Sequence
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
 from seqzoo.data.corpora import resolve_data_dir
 from seqzoo.data.lm import IGNORE_INDEX
@@ -251,6 +251,39 @@ class BucketBatchSampler(Sampler):
             yield batches[b]
 
 
+class Batches(Dataset):
+    """Fixed batches (lists of pair indices) as a map-style dataset of collated batches: the training loader
+    shuffles their order every epoch, and under DDP Lightning's DistributedSampler gives each rank its own
+    batches (fairseq's recipe: buckets drawn once, visited in a new order each epoch)."""
+
+    def __init__(self, pairs: list[tuple], batches: list[list[int]]):
+        self.pairs, self.batches = pairs, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> dict:
+        return collate_pairs([self.pairs[j] for j in self.batches[i]])
+
+
+class ShardedBatches(IterableDataset):
+    """Evaluation batches of one rank (and one loader worker): batch ``i`` goes to rank ``i % world_size``. No
+    batch is repeated or dropped, so corpus BLEU summed over ranks (torchmetrics' sum-reduced states) equals
+    one process's."""
+
+    def __init__(self, pairs: list[tuple], batches: list[list[int]], rank: int = 0, world_size: int = 1):
+        self.pairs, self.batches = pairs, batches[rank::world_size]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[dict]:
+        from torch.utils.data import get_worker_info
+        w = get_worker_info()
+        for b in self.batches[w.id::w.num_workers] if w is not None else self.batches:
+            yield collate_pairs([self.pairs[j] for j in b])
+
+
 def collate_pairs(items: list[tuple]) -> dict:
     """(index, src ids, tgt ids, tgt text) tuples -> padded batch.
 
@@ -294,7 +327,9 @@ class TranslationDataModule(L.LightningDataModule):
         batch_size: pairs per training batch.
         eval_batch_size: pairs per validation / test batch (default: ``batch_size``).
         bucket_chunks: batches per sorting chunk (1: batches of random lengths).
-        seed: the batch order of epoch ``e`` is drawn from ``seed + e``.
+        seed: draws the training buckets (once); their order is reshuffled every epoch (seeded by
+            ``seed_everything``). Under DDP each rank reads its own batches: training ones through Lightning's
+            DistributedSampler, evaluation ones round-robin, none repeated, so BLEU over all ranks is exact.
     """
 
     def __init__(self, dataset: str = "multi30k", src_lang: str = "de", tgt_lang: str = "en",
@@ -391,8 +426,12 @@ class TranslationDataModule(L.LightningDataModule):
         h, pairs = self.hparams, self.pairs[split]
         bs = h.batch_size if shuffle else (h.eval_batch_size or h.batch_size)
         lengths = [max(len(p[1]), len(p[2]) + 1) for p in pairs]
-        sampler = BucketBatchSampler(lengths, bs, shuffle, h.bucket_chunks, h.seed)
-        return DataLoader(pairs, batch_sampler=sampler, collate_fn=collate_pairs, num_workers=h.num_workers)
+        batches = list(BucketBatchSampler(lengths, bs, shuffle, h.bucket_chunks, h.seed))
+        if shuffle:  # Lightning shards these across DDP ranks (DistributedSampler) and reshuffles every epoch
+            return DataLoader(Batches(pairs, batches), batch_size=None, shuffle=True, num_workers=h.num_workers)
+        t = getattr(self, "trainer", None)
+        rank, world = (t.global_rank, t.world_size) if t is not None else (0, 1)
+        return DataLoader(ShardedBatches(pairs, batches, rank, world), batch_size=None, num_workers=h.num_workers)
 
     def train_dataloader(self):
         return self._loader("train", True)
