@@ -260,11 +260,16 @@ def _push(argv):
 
 
 def _finetune(argv):
-    from seqzoo.finetune import finetune_lm
-    p = argparse.ArgumentParser(prog="seqzoo finetune", description=finetune_lm.__doc__.split("\n")[0] + " Keeps the "
-                                "pretrained vocabulary (optionally extended); saves a new seqzoo checkpoint.")
+    from seqzoo.finetune import finetune_lm, finetune_seq2seq
+    p = argparse.ArgumentParser(prog="seqzoo finetune", description="Fine-tune a pretrained language model (--train) "
+                                "or translation model (--src/--tgt) on your own text. Keeps the pretrained vocabulary "
+                                "(an LM's optionally extended); saves a new seqzoo checkpoint whose card names its base.")
     p.add_argument("model", help="registered name with tag, hf-hub:org/name, org/name, a checkpoint folder or a .ckpt")
-    p.add_argument("--train", required=True, help="UTF-8 text, one sentence or paragraph per line")
+    p.add_argument("--train", default=None, help="LM: UTF-8 text, one sentence or paragraph per line")
+    p.add_argument("--src", default=None, help="translation: source side, one sentence per line")
+    p.add_argument("--tgt", default=None, help="translation: target side, line-aligned with --src")
+    p.add_argument("--valid-src", default=None, help="translation: validation source (default: last 5%% of --src)")
+    p.add_argument("--valid-tgt", default=None, help="translation: validation target")
     p.add_argument("--valid", default=None, help="validation text (default: train split 90/5/5 by line)")
     p.add_argument("--test", default=None, help="test text (default: the validation text)")
     p.add_argument("--out", default=None, help="new checkpoint folder (default: runs/finetune/NAME)")
@@ -274,16 +279,30 @@ def _finetune(argv):
     p.add_argument("--vectors", default=None, help="--extend-vocab: word vectors (e.g. FastText .bin) for new rows")
     p.add_argument("--epochs", type=int, default=3, help="(default: 3)")
     p.add_argument("--max-steps", type=int, default=-1, help="stop after this many batches (default: no limit)")
-    p.add_argument("--optimizer", default="sgd", help="sgd, adam or adamw (default: sgd)")
-    p.add_argument("--lr", type=float, default=None, help="default: 1.0 for sgd (1/20 of from-scratch), 3e-4 for adam")
+    p.add_argument("--optimizer", default=None, help="sgd, adam or adamw (default: sgd for an LM, adam for translation)")
+    p.add_argument("--lr", type=float, default=None, help="default: LM 1.0 for sgd (1/20 of from-scratch), 3e-4 for "
+                                                          "adam; translation 3e-4 for adam")
     p.add_argument("--lr-decay", type=float, default=0.5, help="LR factor after every epoch (default: 0.5)")
-    p.add_argument("--batch-size", type=int, default=20, help="(default: 20)")
+    p.add_argument("--batch-size", type=int, default=None, help="LM: stream columns (default: 20); translation: "
+                                                                 "pairs per batch (default: 64)")
     p.add_argument("--bptt", type=int, default=35, help="(default: 35)")
     p.add_argument("--trust-pickle", action="store_true", help="allow a Lightning .ckpt (a pickle)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     a = p.parse_args(argv)
+    if (a.train is None) == (a.src is None and a.tgt is None):
+        raise ValueError("give --train FILE (a language model) or --src FILE --tgt FILE (a translation model)")
+    if a.train is None:
+        if a.src is None or a.tgt is None:
+            raise ValueError("a translation model needs both --src and --tgt")
+        r = finetune_seq2seq(a.model, a.src, a.tgt, a.valid_src, a.valid_tgt, a.out, a.epochs, a.optimizer or "adam",
+                             a.lr, a.lr_decay, a.batch_size or 64, a.max_steps,
+                             trust_pickle=a.trust_pickle)
+        print(json.dumps(r) if a.json else f"{a.model} -> {r['out']}: valid BLEU (greedy) "
+              f"{r['before']['valid_bleu']:.2f} -> {r['after']['valid_bleu']:.2f}; <unk> subwords: source "
+              f"{100 * r['unk']['src']:.2f}%, target {100 * r['unk']['tgt']:.2f}%")
+        return
     r = finetune_lm(a.model, a.train, a.valid, a.test, a.out, a.extend_vocab, a.min_freq, a.max_new_words, a.vectors,
-                    a.epochs, a.optimizer, a.lr, a.lr_decay, a.batch_size, a.bptt, max_steps=a.max_steps,
+                    a.epochs, a.optimizer or "sgd", a.lr, a.lr_decay, a.batch_size or 20, a.bptt, max_steps=a.max_steps,
                     trust_pickle=a.trust_pickle)
     if a.json:
         print(json.dumps(r))

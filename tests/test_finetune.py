@@ -95,3 +95,34 @@ def test_finetune_cli_errors_are_one_line(tmp_path, capsys, tiny_corpus):
         assert main(["finetune", *args]) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+
+
+def test_finetune_translation_keeps_tokenizers_and_improves_bleu(tmp_path, capsys):
+    """A copy model fine-tuned to reverse: same tokenizers, clearly higher BLEU on the new task."""
+    import sys
+    from pathlib import Path
+    import lightning as L
+    sys.path.insert(0, str(Path(__file__).parent / "models"))
+    from test_seq2seq import _model, _synthetic, _trainer
+    from seqzoo.data.translation import TranslationDataModule
+    L.seed_everything(0)
+    copy = _synthetic(tmp_path / "copy", "copy", n_train=800)
+    dm = TranslationDataModule(str(copy), "src", "tgt", tokenization="word", vocab_size=50, min_frequency=1,
+                               batch_size=32)
+    model = _model(dm)
+    _trainer(2, gradient_clip_val=1.0, limit_val_batches=0).fit(model, datamodule=dm)
+    base = seqzoo.save_pretrained(model, tmp_path / "copy_model")
+    rev = _synthetic(tmp_path / "reverse", "reverse", n_train=800, seed=1)
+    out = tmp_path / "reverse_model"
+    assert main(["finetune", str(base), "--src", str(rev / "train.src"), "--tgt", str(rev / "train.tgt"),
+                 "--valid-src", str(rev / "valid.src"), "--valid-tgt", str(rev / "valid.tgt"), "--epochs", "3",
+                 "--lr", "3e-3", "--batch-size", "32", "--out", str(out), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert r["after"]["valid_bleu"] > r["before"]["valid_bleu"] + 20, r
+    assert r["unk"] == {"src": 0.0, "tgt": 0.0} and r["train_pairs"] == 800
+    tuned = seqzoo.from_pretrained(out)
+    assert tuned.src_tokenizer.get_vocab() == model.tokenizer("src").get_vocab()
+    from huggingface_hub.repocard import metadata_load
+    assert metadata_load(out / "README.md")["base_model"] == str(base)
+    assert main(["finetune", str(base), "--src", str(rev / "train.src")]) == 1
+    assert "needs both --src and --tgt" in capsys.readouterr().err

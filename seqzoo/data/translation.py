@@ -327,6 +327,8 @@ class TranslationDataModule(L.LightningDataModule):
         batch_size: pairs per training batch.
         eval_batch_size: pairs per validation / test batch (default: ``batch_size``).
         bucket_chunks: batches per sorting chunk (1: batches of random lengths).
+        tokenizers: a folder with ``src_tokenizer.json`` and ``tgt_tokenizer.json`` (a seqzoo translation
+            checkpoint) to use instead of training new ones: fine-tuning keeps the pretrained model's ids.
         seed: draws the training buckets (once); their order is reshuffled every epoch (seeded by
             ``seed_everything``). Under DDP each rank reads its own batches: training ones through Lightning's
             DistributedSampler, evaluation ones round-robin, none repeated, so BLEU over all ranks is exact.
@@ -336,7 +338,7 @@ class TranslationDataModule(L.LightningDataModule):
                  data_dir: str | None = None, tokenization: str = "bpe", vocab_size: int = 8000,
                  joint_vocab: bool = True, min_frequency: int = 2, lowercase: bool = False, max_length: int = 100,
                  batch_size: int = 128, eval_batch_size: int | None = None, bucket_chunks: int = 100,
-                 num_workers: int = 0, seed: int = 0):
+                 num_workers: int = 0, seed: int = 0, tokenizers: str | None = None):
         super().__init__()
         if tokenization not in TOKENIZATIONS:
             raise ValueError(f"unknown tokenization {tokenization!r}; valid: {', '.join(TOKENIZATIONS)}")
@@ -359,6 +361,14 @@ class TranslationDataModule(L.LightningDataModule):
         return self._ds
 
     def prepare_tokenizers(self):
+        if self.src_tokenizer is None and self.hparams.tokenizers:
+            from tokenizers import Tokenizer
+            folder = Path(self.hparams.tokenizers)
+            files = [folder / f"{side}_tokenizer.json" for side in ("src", "tgt")]
+            missing = [str(f) for f in files if not f.is_file()]
+            if missing:
+                raise FileNotFoundError(f"tokenizers folder {folder} lacks {', '.join(missing)}")
+            self.src_tokenizer, self.tgt_tokenizer = (Tokenizer.from_file(str(f)) for f in files)
         if self.src_tokenizer is None:
             h, train = self.hparams, self.corpus()["train"]
             src, tgt = [s for s in list(train["src"]) if s.strip()], [t for t in list(train["tgt"]) if t.strip()]
