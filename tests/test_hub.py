@@ -12,7 +12,6 @@ import torch
 
 import seqzoo
 from seqzoo import hub
-from seqzoo.data.vocab import Vocab
 from seqzoo.models.rnn_lm import RNNLM, RNNLMConfig
 from tiny_models import outputs, same, tiny_model, vocabularies, word_vocab
 

@@ -120,7 +120,21 @@ def collate_classification(rows: list[tuple[list[int], int]], pad_id: int = 2) -
             "labels": torch.tensor([r[1] for r in rows])}
 
 
-class ClassificationDataModule(L.LightningDataModule):
+class PretrainedEmbeddings:
+    """Mixin for datamodules with ``hparams.embeddings_path`` and ``vocab``: ``embeddings`` is the
+    (vocab_size, dim) matrix of those vectors, read once when first asked for (the CLI links it to the model)."""
+
+    _embeddings: torch.Tensor | None = None
+
+    @property
+    def embeddings(self) -> torch.Tensor | None:
+        if self.hparams.embeddings_path and self._embeddings is None:
+            path = resolve_embeddings_path(self.hparams.embeddings_path, self.hparams.data_dir)
+            self._embeddings = load_embedding_matrix(path, self.vocab)
+        return self._embeddings
+
+
+class ClassificationDataModule(PretrainedEmbeddings, L.LightningDataModule):
     """Sentence classification batches (train / valid = dev; ``test`` serves dev too, see above).
 
     Args:
@@ -150,7 +164,6 @@ class ClassificationDataModule(L.LightningDataModule):
         if labels != list(range(len(labels))) or len(labels) < 2:
             raise ValueError(f"labels must be 0 .. K-1 with K >= 2, got {labels}")
         self.num_classes = len(labels)
-        self._embeddings = None
 
     def files(self) -> dict[str, Path]:
         name = self.hparams.dataset
@@ -172,13 +185,6 @@ class ClassificationDataModule(L.LightningDataModule):
     @property
     def vocab_size(self) -> int:
         return len(self.vocab)
-
-    @property
-    def embeddings(self) -> torch.Tensor | None:
-        if self.hparams.embeddings_path and self._embeddings is None:
-            path = resolve_embeddings_path(self.hparams.embeddings_path, self.hparams.data_dir)
-            self._embeddings = load_embedding_matrix(path, self.vocab)
-        return self._embeddings
 
     def encode(self, split: str) -> list[tuple[list[int], int]]:
         split = {"dev": "valid", "test": "valid"}.get(split, split)

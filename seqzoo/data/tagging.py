@@ -26,6 +26,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
+from seqzoo.data.classification import PretrainedEmbeddings
 from seqzoo.data.corpora import resolve_data_dir
 from seqzoo.data.lm import IGNORE_INDEX
 from seqzoo.data.vocab import PAD, Vocab
@@ -77,7 +78,7 @@ def collate_tagging(rows: list[dict], max_word_length: int) -> dict:
             "chars": chars, "char_lengths": char_lengths}
 
 
-class TaggingDataModule(L.LightningDataModule):
+class TaggingDataModule(PretrainedEmbeddings, L.LightningDataModule):
     """POS-tagging batches over a UD treebank (train / valid = dev / test).
 
     Args:
@@ -114,7 +115,6 @@ class TaggingDataModule(L.LightningDataModule):
         self.vocab = Vocab.build((map(norm, w) for w, _ in train), min_freq, max_vocab_size)
         self.char_vocab = Vocab.build((c for w, _ in train for c in w), level="char")
         self.tags = sorted({t for _, ts in train for t in ts})
-        self._embeddings = None
 
     def files(self) -> dict[str, Path]:
         name = self.hparams.dataset
@@ -150,13 +150,6 @@ class TaggingDataModule(L.LightningDataModule):
     def num_tags(self) -> int:
         return len(self.tags)
 
-    @property
-    def embeddings(self) -> torch.Tensor | None:
-        if self.hparams.embeddings_path and self._embeddings is None:
-            from seqzoo.data.classification import load_embedding_matrix, resolve_embeddings_path
-            path = resolve_embeddings_path(self.hparams.embeddings_path, self.hparams.data_dir)
-            self._embeddings = load_embedding_matrix(path, self.vocab)
-        return self._embeddings
 
     # -- encoding and loaders ---------------------------------------------------------------------
     def encode(self, split: str) -> list[dict]:
