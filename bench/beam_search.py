@@ -21,7 +21,6 @@ import torch
 
 from seqzoo.data.translation import BOS_ID, EOS_ID, PAD_ID
 from seqzoo.decoding import beam_search
-from seqzoo.models import seq2seq  # noqa: F401  (registers the variants until models/__init__ imports it)
 from seqzoo.registry import create_model
 
 
@@ -63,6 +62,8 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3, help="alternating runs of each (default: 3)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "beam_search.json"))
+    p.add_argument("--only", choices=["batched", "per_sentence"], default=None,
+                   help="run one side once and stop (bench/peak_memory.py measures each side alone)")
     a = p.parse_args(argv)
 
     torch.manual_seed(0)
@@ -74,6 +75,10 @@ def main(argv=None):
         src[i, :n] = torch.randint(4, a.vocab, (n,))
     src, lengths = src.to(a.device), lengths.to(a.device)
     args = (net, src, lengths, a.beam, a.max_len, a.alpha)
+    if a.only:
+        with torch.inference_mode():
+            (batched if a.only == "batched" else per_sentence)(*args)
+        return
     batched(*args)  # warm-up
     times = {"batched": [], "per_sentence": []}
     with torch.inference_mode():
