@@ -11,7 +11,7 @@ A seqzoo checkpoint folder::
                         "vocab_file", "vocabularies" ({attribute: {"file", "kind"}}), "weights_file",
                         "weights_sha256"}
     model.safetensors  neural models; tied weights (embed.weight is decoder.weight) are stored once
-    model.arpa         n-gram LMs, written by NGramLM.save_pretrained (which also writes config.json)
+    model.arpa         n-gram LMs, written by NGramLM._write_folder (which also writes config.json)
     vocab.json         the input vocabulary (seqzoo.data.vocab.Vocab)
     *.json             the other vocabularies a family has (VOCABULARIES): a tagger's char_vocab.json and
                        tags.json, a CTC model's labels.json, a translation model's src_tokenizer.json and
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["save_pretrained", "from_pretrained", "push_to_hub", "convert_checkpoint", "load_checkpoint_folder",
+__all__ = ["save_pretrained", "from_pretrained", "push_to_hub", "convert_checkpoint", "load_checkpoint_folder", "HubMixin",
            "load_lightning_checkpoint",
            "FORMAT_VERSION", "CONFIG_NAME", "WEIGHTS_NAME", "VOCAB_NAME", "CARD_NAME", "PICKLE_SUFFIXES"]
 
@@ -260,7 +260,7 @@ def _save_into(model, folder: Path, vocab, card: str | None, card_name: str | No
     if family == "ngram":
         if vocab is not None or vocabs:
             raise ValueError("an n-gram LM keeps its own vocabulary in model.arpa; do not pass vocab=")
-        model.save_pretrained(folder)  # model.arpa + config.json, the n-gram family's own format
+        model._write_folder(folder)  # model.arpa + config.json, the n-gram family's own format
         cfg = json.loads((folder / CONFIG_NAME).read_text())
         arch = architecture or getattr(model, "architecture", None) or "ngram"
         cfg.update({"format_version": FORMAT_VERSION, "seqzoo_version": __version__, "architecture": arch,
@@ -407,7 +407,7 @@ def load_checkpoint_folder(folder: str | os.PathLike, trust_pickle: bool = False
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{cfg_path} is not valid JSON: {e}") from None
     family = cfg.get("family") or ("ngram" if cfg.get("model_class") == "NGramLM" else None)
-    version = cfg.get("format_version", 1 if family == "ngram" else None)  # NGramLM.save_pretrained alone
+    version = cfg.get("format_version", 1 if family == "ngram" else None)  # NGramLM._write_folder alone
     if not isinstance(version, int):
         raise ValueError(f"{cfg_path} has no integer format_version: not a seqzoo checkpoint config")
     if version > FORMAT_VERSION:
@@ -420,7 +420,7 @@ def load_checkpoint_folder(folder: str | os.PathLike, trust_pickle: bool = False
         if not (folder / cfg.get("weights", ARPA_NAME)).is_file():
             raise FileNotFoundError(f"{folder} has no {cfg.get('weights', ARPA_NAME)}")
         from seqzoo.models.ngram import NGramLM
-        return NGramLM.from_pretrained(folder)
+        return NGramLM._read_folder(folder)
     if family not in FAMILIES:
         raise ValueError(f"{cfg_path}: unknown model family {family!r}; this seqzoo reads "
                          f"{', '.join(SUPPORTED_FAMILIES)}")
@@ -655,3 +655,48 @@ def push_to_hub(model, repo_id: str, vocab=None, private: bool = False, revision
         # one create_commit = one commit (upload_folder may split a folder into several commits with hf_xet)
         message = commit_message or f"Upload {cfg['architecture']} (seqzoo {__version__})"
         return api.create_commit(repo_id, operations=ops, revision=revision, commit_message=message)
+
+
+# -- as methods ------------------------------------------------------------------------------------
+class HubMixin:
+    """``save_pretrained`` / ``push_to_hub`` methods and a ``from_pretrained`` classmethod on every seqzoo model
+    and task (as in timm and transformers); they call the functions of this module."""
+
+    def save_pretrained(self, directory: str | os.PathLike, **kwargs) -> Path:
+        """:func:`seqzoo.hub.save_pretrained` of this model."""
+        return save_pretrained(self, directory, **kwargs)
+
+    def push_to_hub(self, repo_id: str, **kwargs):
+        """:func:`seqzoo.hub.push_to_hub` of this model (``private``, ``revision``, ``commit_message`` ...)."""
+        return push_to_hub(self, repo_id, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, name_or_repo_or_path, **kwargs):
+        """:func:`seqzoo.hub.from_pretrained`, checked to be a ``cls``; a Lightning task class wraps the loaded
+        network (``cls.from_net``), ready to fine-tune or test."""
+        import lightning as L
+        model = from_pretrained(name_or_repo_or_path, **kwargs)
+        if isinstance(model, cls):
+            return model
+        if issubclass(cls, L.LightningModule) and hasattr(model, "config"):
+            return cls.from_net(model)
+        raise ValueError(f"{name_or_repo_or_path} holds a {type(model).__name__}, not a {cls.__name__}")
+
+    @classmethod
+    def from_net(cls, net, **hparams):
+        """A task (LightningModule) around a network loaded with :func:`from_pretrained`: its config becomes the
+        task's model arguments, its weights and vocabularies are kept; ``hparams`` set the rest (optimizer, lr ...)."""
+        import lightning as L
+        if not issubclass(cls, L.LightningModule):
+            raise TypeError(f"{cls.__name__}.from_net: only a Lightning task wraps a network")
+        try:
+            task = cls(**asdict(net.config), **hparams)
+        except TypeError as e:
+            raise ValueError(f"a {type(net).__name__} does not fit {cls.__name__}: {e}") from None
+        if type(task.net) is not type(net):
+            raise ValueError(f"{cls.__name__} holds a {type(task.net).__name__}, not a {type(net).__name__}")
+        task.net.load_state_dict(net.state_dict())
+        for k, v in _collect_vocabs(net).items():
+            setattr(task.net, k, v)
+        task.net.architecture = getattr(net, "architecture", None)
+        return task

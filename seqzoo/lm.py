@@ -18,6 +18,7 @@ from torchmetrics import MeanMetric, SumMetric
 from torchmetrics.text import Perplexity
 
 from seqzoo.data.lm import IGNORE_INDEX
+from seqzoo.hub import HubMixin
 
 __all__ = ["LanguageModelTask", "detach_state", "stream_perplexity", "OPTIMIZERS"]
 
@@ -33,7 +34,7 @@ def detach_state(state):
     return tuple(detach_state(s) for s in state)
 
 
-class LanguageModelTask(L.LightningModule):
+class LanguageModelTask(HubMixin, L.LightningModule):
     """Training, evaluation and optimisation shared by every LM family.
 
     Subclasses build ``self.net`` in ``__init__`` and call ``save_hyperparameters()``.

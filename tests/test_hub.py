@@ -416,3 +416,35 @@ def test_every_family_gets_its_own_card(name, metrics, pipeline, tmp_path):
     # a folder saved from the model gets the same kind of card
     folder = seqzoo.save_pretrained(tiny_model(name), tmp_path / "ckpt")
     assert metadata_load(folder / "README.md")["pipeline_tag"] == pipeline
+
+
+@pytest.mark.parametrize("name", ["lstm_lm_2x200", "window_lm_5gram", "seq2seq_lstm_luong", "bigru_tagger_2x200",
+                                  "bilstm_attn_classifier_1x200", "bigru_ctc_3x256", "kn3"])
+def test_every_model_class_has_the_hub_methods(name, tmp_path):
+    model = tiny_model(name)
+    folder = model.save_pretrained(tmp_path / "m")
+    back = type(model).from_pretrained(folder)
+    assert type(back) is type(model) and same(outputs(model), outputs(back))
+    other = RNNLM if type(model) is not RNNLM else type(tiny_model("kn3"))
+    with pytest.raises(ValueError, match=f"not a {other.__name__}"):
+        other.from_pretrained(folder)
+
+
+def test_a_task_class_wraps_a_pretrained_network(tmp_path):
+    from seqzoo.models.rnn_lm import RNNLanguageModel
+    from seqzoo.models.seq2seq import Seq2Seq
+    from seqzoo.models.tagger import TaggerTask
+    lm = tiny_model("gru_lm_2x200")
+    task = RNNLanguageModel.from_pretrained(lm.save_pretrained(tmp_path / "lm"), )
+    assert isinstance(task, RNNLanguageModel) and same(outputs(lm), outputs(task.net.eval()))
+    assert task.net.vocab == lm.vocab and task.hparams.hidden_size == 16
+    assert task.save_pretrained(tmp_path / "again").joinpath("vocab.json").is_file()  # a task saves its .net
+    s2s = tiny_model("seq2seq_gru_bahdanau")
+    t = Seq2Seq.from_pretrained(s2s.save_pretrained(tmp_path / "s2s"))
+    assert t.translate(["the cat sat"], beam_size=2)[0][0] == \
+        Seq2Seq.from_net(s2s).translate(["the cat sat"], beam_size=2)[0][0]
+    tagger = tiny_model("bilstm_charlstm_tagger_2x200")
+    tt = TaggerTask.from_pretrained(tagger.save_pretrained(tmp_path / "tagger"))
+    assert same(outputs(tagger), outputs(tt.net.eval())) and tt.net.tags == tagger.tags
+    with pytest.raises(ValueError, match="does not fit TaggerTask|holds a RNNLM"):
+        TaggerTask.from_pretrained(tmp_path / "lm")

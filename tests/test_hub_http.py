@@ -152,7 +152,7 @@ def test_push_and_pull_every_registered_model(client, server):
         RESULT = {}
         for name in hub.hub_models():
             m = tiny(name)
-            info = hub.push_to_hub(m, f"tester/{name}")
+            info = m.push_to_hub(f"tester/{name}")  # the method every model class has
             back = seqzoo.from_pretrained(f"tester/{name}")
             RESULT[name] = {"same": same(outputs(m), outputs(back)), "oid": info.oid, "url": str(info),
                             "type": type(back).__name__ == type(m).__name__,

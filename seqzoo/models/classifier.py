@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from seqzoo.hub import HubMixin
 from seqzoo.models.tagger import (CELLS, PAD_ID, RecurrentEncoder, SequenceTask, _check_choice, init_embedding,
                                   lengths_to_mask)
 from seqzoo.registry import register_model
@@ -82,7 +83,7 @@ class ClassifierConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
-class RNNClassifier(nn.Module):
+class RNNClassifier(HubMixin, nn.Module):
     """Embedding -> dropout -> stacked (bi)RNN -> pooling -> dropout -> linear.
 
     ``forward(input_ids (B, T) int64, lengths (B,) int64 | None) -> logits (B, num_classes)``.

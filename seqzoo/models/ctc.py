@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.text import WordErrorRate
 
+from seqzoo.hub import HubMixin
 from seqzoo.models.tagger import CELLS, PAD_ID, RecurrentEncoder, SequenceTask, _check_choice
 from seqzoo.registry import register_model
 
@@ -122,7 +123,7 @@ class CTCConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
-class CTCModel(nn.Module):
+class CTCModel(HubMixin, nn.Module):
     """Embedding -> upsample (linear to ``upsample`` vectors per frame) -> stacked (bi)RNN -> linear
     -> log-softmax.
 

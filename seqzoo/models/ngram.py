@@ -36,6 +36,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from seqzoo.hub import HubMixin
 from seqzoo.registry import PretrainedCfg, register_model
 
 __all__ = ["NGramLM", "BOS", "EOS", "UNK", "SMOOTHINGS"]
@@ -58,7 +59,7 @@ class _Level:
     logbo: np.ndarray  # ln backoff when the n-gram is the context; 0 = none
 
 
-class NGramLM:
+class NGramLM(HubMixin):
     """Word n-gram LM; ``fit`` it on tokenised sentences or load one with ``from_arpa``.
 
     smoothing:
@@ -233,8 +234,8 @@ class NGramLM:
         model._levels = _levels_from_grams(grams, model._stoi)
         return model
 
-    def save_pretrained(self, directory: str | os.PathLike) -> None:
-        """``directory/model.arpa`` + ``directory/config.json``."""
+    def _write_folder(self, directory: str | os.PathLike) -> None:
+        """``directory/model.arpa`` + ``directory/config.json`` (``save_pretrained`` adds the card, atomically)."""
         os.makedirs(directory, exist_ok=True)
         self.to_arpa(os.path.join(directory, "model.arpa"))
         config = {"architecture": self.architecture, "model_class": "NGramLM", "order": self.order,
@@ -244,7 +245,7 @@ class NGramLM:
             json.dump(config, f, indent=2)
 
     @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike) -> "NGramLM":
+    def _read_folder(cls, directory: str | os.PathLike) -> "NGramLM":
         with open(os.path.join(directory, "config.json")) as f:
             config = json.load(f)
         model = cls.from_arpa(os.path.join(directory, config.get("weights", "model.arpa")))

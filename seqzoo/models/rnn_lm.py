@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from seqzoo.hub import HubMixin
 from seqzoo.lm import LanguageModelTask
 from seqzoo.registry import PretrainedCfg, register_model
 
@@ -45,7 +46,7 @@ class RNNLMConfig:
                              f"(got {self.embedding_size} and {self.hidden_size})")
 
 
-class RNNLM(nn.Module):
+class RNNLM(HubMixin, nn.Module):
     """Embedding -> dropout -> stacked RNN (dropout between layers) -> dropout -> linear.
 
     ``forward(ids (B, T) int64, state) -> logits (B, T, vocab_size), state``; the state is

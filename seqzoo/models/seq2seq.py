@@ -31,6 +31,7 @@ from torchmetrics.text import CHRFScore, SacreBLEUScore
 from seqzoo import decoding
 from seqzoo.data.lm import IGNORE_INDEX
 from seqzoo.data.translation import BOS_ID, EOS_ID, PAD_ID, detokenize, encode_source
+from seqzoo.hub import HubMixin
 from seqzoo.registry import register_model
 
 __all__ = ["Seq2SeqConfig", "Encoder", "Attention", "Decoder", "Seq2SeqNet", "Seq2Seq", "ATTENTIONS", "CELLS"]
@@ -180,7 +181,7 @@ class Decoder(nn.Module):
         return logits, new, weights
 
 
-class Seq2SeqNet(nn.Module):
+class Seq2SeqNet(HubMixin, nn.Module):
     """Encoder + decoder. ``forward(src (B, S), src_lengths (B,), tgt_in (B, T)) -> logits (B, T, tgt_vocab)``;
     ``decode_step`` is the :mod:`seqzoo.decoding` step function."""
 
@@ -228,7 +229,7 @@ class Seq2SeqNet(nn.Module):
         return decoding.beam_search(self.decode_step, state, start, EOS_ID, beam_size, max_len, alpha, n_best)
 
 
-class Seq2Seq(L.LightningModule):
+class Seq2Seq(HubMixin, L.LightningModule):
     """LightningModule for :class:`Seq2SeqNet`: label-smoothed cross-entropy, BLEU / chrF (sacreBLEU, on
     detokenised text) on validation (greedy) and test (``beam_size``).
 

@@ -27,6 +27,7 @@ from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy
 
 from seqzoo.data.lm import IGNORE_INDEX
+from seqzoo.hub import HubMixin
 from seqzoo.registry import register_model
 
 __all__ = ["TaggerConfig", "RNNTagger", "TaggerTask", "RecurrentEncoder", "CharEncoder", "SequenceTask",
@@ -150,7 +151,7 @@ class TaggerConfig:
                              f"> {PAD_ID}), got {self.num_chars}")
 
 
-class RNNTagger(nn.Module):
+class RNNTagger(HubMixin, nn.Module):
     """[word embedding ; char features] -> dropout -> stacked (bi)RNN -> dropout -> linear per token.
 
     ``forward(input_ids (B, T) int64, lengths (B,) | None, chars (B, T, W) | None, char_lengths
@@ -188,7 +189,7 @@ class RNNTagger(nn.Module):
         return self.out(self.drop(out))                              # (B, T, num_tags)
 
 
-class SequenceTask(L.LightningModule):
+class SequenceTask(HubMixin, L.LightningModule):
     """What every sequence task (tagging, classification, CTC) shares: the optimiser and LR schedule,
     fresh metrics at fit start, and a stop on a non-finite loss.
 

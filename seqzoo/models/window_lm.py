@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from seqzoo.data.vocab import EOS, SPECIALS
+from seqzoo.hub import HubMixin
 from seqzoo.lm import LanguageModelTask
 from seqzoo.registry import register_model
 
@@ -46,7 +47,7 @@ class WindowLMConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
-class WindowLM(nn.Module):
+class WindowLM(HubMixin, nn.Module):
     """Concatenated context embeddings -> tanh hidden layer -> softmax (+ direct connections).
 
     ``forward(ids (B, T) int64, state) -> logits (B, T, vocab_size), state``. The state is the last
