@@ -407,6 +407,8 @@ def test_every_family_gets_its_own_card(name, metrics, pipeline, tmp_path):
     from dataclasses import asdict
     text = make_card(name, asdict(tiny_model(name).config), {**RUN, "metrics": metrics}, None, "seqzoo fit ...")
     (tmp_path / "README.md").write_text(text)
+    from huggingface_hub import ModelCard
+    assert ModelCard.load(tmp_path / "README.md").data.library_name == "seqzoo"
     meta = metadata_load(tmp_path / "README.md")
     assert meta["pipeline_tag"] == pipeline and "seqzoo" in meta["tags"]
     _, results = model_index_to_eval_results(meta["model-index"])
