@@ -49,6 +49,11 @@ def family_of(config: dict) -> str:
     return "rnn_lm"
 
 
+# the non-LM corpora of seqzoo.data: name -> (Hub dataset id, display name)
+_TASK_DATASETS = {"sst2": ("stanfordnlp/sst2", "SST-2 (GLUE)"), "multi30k": ("bentrevett/multi30k", "Multi30k"),
+                  "ud-english-ewt": ("universal_dependencies", "UD English EWT"), "cmudict": (None, "CMUdict")}
+
+
 def _dataset_info(dataset: str | None) -> tuple[str | None, str | None]:
     """(Hub dataset id or None, display name) for a corpus name or path."""
     if not dataset:
@@ -57,6 +62,8 @@ def _dataset_info(dataset: str | None) -> tuple[str | None, str | None]:
     c = CORPORA.get(dataset)
     if c is not None:
         return c.hub_id, c.description.split(",")[0] or dataset
+    if dataset in _TASK_DATASETS:
+        return _TASK_DATASETS[dataset]
     looks_like_repo = dataset.count("/") == 1 and not os.path.exists(dataset)
     return (dataset if looks_like_repo else None), dataset
 

@@ -164,6 +164,8 @@ class ClassificationDataModule(PretrainedEmbeddings, L.LightningDataModule):
         if labels != list(range(len(labels))) or len(labels) < 2:
             raise ValueError(f"labels must be 0 .. K-1 with K >= 2, got {labels}")
         self.num_classes = len(labels)
+        # label names, saved with a trained model (labels.json): SST-2's 0 / 1 are negative / positive
+        self.labels = ["negative", "positive"] if dataset == "sst2" else [str(y) for y in labels]
 
     def files(self) -> dict[str, Path]:
         name = self.hparams.dataset

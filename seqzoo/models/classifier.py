@@ -25,7 +25,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from seqzoo.hub import HubMixin
 from seqzoo.models.tagger import (CELLS, PAD_ID, RecurrentEncoder, SequenceTask, _check_choice, init_embedding,
                                   lengths_to_mask)
-from seqzoo.registry import register_model
+from seqzoo.registry import PretrainedCfg, register_model
 
 __all__ = ["ClassifierConfig", "RNNClassifier", "ClassifierTask", "AttentionPooling", "masked_max", "masked_mean",
            "POOLINGS"]
@@ -171,7 +171,8 @@ def _create(arch_defaults: dict, **kwargs) -> RNNClassifier:
     return RNNClassifier(ClassifierConfig(**{**arch_defaults, **kwargs}), embeddings=embeddings)
 
 
-@register_model
+@register_model(pretrained={"sst2_glove": PretrainedCfg(hf_hub_id="seqzoo/bilstm_max_classifier_1x200.sst2_glove",
+                                                        dataset="sst2", recipe="recipes/sst2/bilstm_max_glove.yaml")})
 def bilstm_max_classifier_1x200(pretrained=False, **kwargs):
     """1 x 200 BiLSTM, max pooling over time (Conneau et al. 2017), 50-d embeddings (GloVe 6B)."""
     return _create(dict(cell="lstm", embedding_size=50, hidden_size=200, num_layers=1, pooling="max"), **kwargs)
