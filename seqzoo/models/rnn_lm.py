@@ -155,7 +155,7 @@ def gru_lm_2x200(pretrained=False, **kwargs):
     return _create(dict(cell="gru", embedding_size=200, hidden_size=200, num_layers=2), **kwargs)
 
 
-@register_model(pretrained={"ptb": _hub("rnn_lm_2x200.ptb", "recipes/ptb/rnn_small.yaml")})
+@register_model(pretrained={"ptb": _hub("rnn_lm_2x200.ptb", "recipes/ptb/rnn_small_lr5.yaml")})  # lr 20 diverges
 def rnn_lm_2x200(pretrained=False, **kwargs):
-    """2 x 200 vanilla tanh RNN (Elman / Mikolov 2010), trained like the small LSTM."""
+    """2 x 200 vanilla tanh RNN (Elman / Mikolov 2010), trained like the small LSTM but at lr 5."""
     return _create(dict(cell="rnn_tanh", embedding_size=200, hidden_size=200, num_layers=2), **kwargs)
