@@ -374,19 +374,11 @@ def _build(family: str, args: dict, overrides: dict, source: str):
     return _import(net_path)(config_cls(**{**args, **overrides}))
 
 
-def _build_rnn(args: dict, overrides: dict, source: str):
-    return _build("rnn_lm", args, overrides, source)
-
-
 def _attach_vocabs(net, vocabs: dict, source: str) -> None:
     _check_vocab_sizes(vocabs, asdict(net.config), source)
     for name in VOCABULARIES:
         if name in vocabs or name == "vocab":
             setattr(net, name, vocabs.get(name))
-
-
-def _attach_vocab(net, vocab, source: str) -> None:
-    _attach_vocabs(net, {"vocab": vocab} if vocab is not None else {}, source)
 
 
 def _pickle_files(folder: Path) -> list[Path]:
