@@ -450,3 +450,15 @@ def test_a_task_class_wraps_a_pretrained_network(tmp_path):
     assert same(outputs(tagger), outputs(tt.net.eval())) and tt.net.tags == tagger.tags
     with pytest.raises(ValueError, match="does not fit TaggerTask|holds a RNNLM"):
         TaggerTask.from_pretrained(tmp_path / "lm")
+
+
+def test_card_of_an_exported_run_reads_the_trained_config(tmp_path):
+    """The recipe YAML has no num_tags (a datamodule link): the card takes the family from the exported folder."""
+    from seqzoo.cards import card_for_run
+    export = tmp_path / "export"
+    tiny_model("bilstm_charlstm_tagger_2x200").save_pretrained(export)
+    run = {"name": "bilstm_char", "dataset": "ud-english-ewt", "epochs": 1, "wall_seconds": 1.0, "device": "cpu",
+           "metrics": {"valid_accuracy": 0.5, "test_accuracy": 0.25}, "export_dir": str(export)}
+    name, text = card_for_run(Path("recipes/ud_ewt"), run)
+    assert name == "bilstm_charlstm_tagger_2x200.ud_ewt_glove"
+    assert "pipeline_tag: token-classification" in text and "| test | 0.2500 |" in text

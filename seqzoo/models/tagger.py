@@ -28,7 +28,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from seqzoo.data.lm import IGNORE_INDEX
 from seqzoo.hub import HubMixin
-from seqzoo.registry import register_model
+from seqzoo.registry import PretrainedCfg, register_model
 
 __all__ = ["TaggerConfig", "RNNTagger", "TaggerTask", "RecurrentEncoder", "CharEncoder", "SequenceTask",
            "lengths_to_mask", "init_embedding", "CELLS", "CHAR_ENCODERS", "OPTIMIZERS", "PAD_ID", "UNK_ID"]
@@ -311,7 +311,9 @@ def bigru_tagger_2x200(pretrained=False, **kwargs):
     return _create(dict(cell="gru", embedding_size=100, hidden_size=200, num_layers=2), **kwargs)
 
 
-@register_model
+@register_model(pretrained={"ud_ewt_glove": PretrainedCfg(
+    hf_hub_id="seqzoo/bilstm_charlstm_tagger_2x200.ud_ewt_glove", dataset="ud-english-ewt",
+    recipe="recipes/ud_ewt/bilstm_char.yaml")})
 def bilstm_charlstm_tagger_2x200(pretrained=False, **kwargs):
     """2 x 200 BiLSTM over [word ; char BiLSTM 2 x 50] features (Plank et al. 2016)."""
     return _create(dict(cell="lstm", embedding_size=100, hidden_size=200, num_layers=2, char_encoder="lstm",
