@@ -28,7 +28,7 @@ data_dir = {data!r}
 
 SIDES = {
     "imports only": ("floor", "pass"),
-    "KN-5 PTB: fit + valid + test perplexity": ("seqzoo", """
+    "KN-5 PTB: fit + valid + test perplexity + ARPA write and read": ("seqzoo", """
 from pathlib import Path
 from ngram_speed import read, time_kn
 d = Path(data_dir); time_kn(5, read(d, "train"), read(d, "valid"), read(d, "test"), repeats=1)

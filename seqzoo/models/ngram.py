@@ -192,15 +192,13 @@ class NGramLM(HubMixin):
 
     # ------------------------------------------------------------------ ARPA I/O
     def to_arpa(self, path: str | os.PathLike) -> None:
-        """Write the model in ARPA backoff format (log10 probabilities and backoffs)."""
+        """Write the model in ARPA backoff format (log10 probabilities and backoffs), ``_CHUNK`` lines at a time,
+        so memory stays that of the model's arrays however many n-grams it holds."""
         self._check_fitted()
+        vocab = np.array(self.vocab, dtype=object)
         with open(path, "w", encoding="utf-8") as f:
             f.write("\n\\data\\\n" + "".join(f"ngram {i + 1}={len(lv.keys)}\n" for i, lv in enumerate(self._levels)))
-            names: list[str] = self.vocab
             for i, lv in enumerate(self._levels):
-                if i:
-                    names = [f"{names[p]} {self.vocab[w]}" for p, w in
-                             zip((lv.keys // len(self.vocab)).tolist(), (lv.keys % len(self.vocab)).tolist())]
                 logp = lv.logp.copy()
                 blank = np.isnan(logp)
                 if blank.any():  # a blank's probability is what backoff gives, so write that
@@ -210,8 +208,11 @@ class NGramLM(HubMixin):
                 has_bo = (lv.logbo != 0) if i + 1 < self.order else np.zeros(len(lv.keys), bool)
                 bo10 = _to_log10(lv.logbo)
                 f.write(f"\n\\{i + 1}-grams:\n")
-                f.write("".join(f"{p:.8g}\t{w}\t{b:.8g}\n" if h else f"{p:.8g}\t{w}\n"
-                                for p, w, b, h in zip(p10.tolist(), names, bo10.tolist(), has_bo.tolist())))
+                for lo in range(0, len(lv.keys), _CHUNK):
+                    at = np.arange(lo, min(lo + _CHUNK, len(lv.keys)))
+                    names = [" ".join(row) for row in vocab[self._words(i, at)].tolist()]
+                    f.write("".join(f"{p:.8g}\t{w}\t{b:.8g}\n" if h else f"{p:.8g}\t{w}\n" for p, w, b, h in
+                                    zip(p10[at].tolist(), names, bo10[at].tolist(), has_bo[at].tolist())))
             f.write("\n\\end\\\n")
 
     def _words(self, i: int, idx: np.ndarray) -> np.ndarray:
@@ -226,12 +227,11 @@ class NGramLM(HubMixin):
     @classmethod
     def from_arpa(cls, path: str | os.PathLike) -> "NGramLM":
         """Load any ARPA file (KenLM, SRILM, ``to_arpa``); ``smoothing`` becomes ``"arpa"``."""
-        grams = _read_arpa(path)
-        model = cls(order=len(grams))
+        vocab, mats = _read_arpa(path)
+        model = cls(order=len(mats))
         model.smoothing = "arpa"
-        vocab = [BOS, EOS, UNK] + [w for w in grams[0][0][:, 0].tolist() if w not in (BOS, EOS, UNK)]
         model.vocab, model._stoi = vocab, {w: i for i, w in enumerate(vocab)}
-        model._levels = _levels_from_grams(grams, model._stoi)
+        model._levels = _levels_from_grams(mats, len(vocab))
         return model
 
     def _write_folder(self, directory: str | os.PathLike) -> None:
@@ -448,6 +448,7 @@ def _relative_frequency(counts, context_logbo: float) -> list[_Level]:
 
 
 # ---------------------------------------------------------------------- ARPA parsing
+_CHUNK = 200_000  # ARPA lines read / written at a time
 _SPACE = np.zeros(256, bool)
 _SPACE[list(b" \t\r\n\x0b\x0c")] = True  # what bytes.split() splits on
 
@@ -460,34 +461,78 @@ def _from_log10(log10: np.ndarray) -> np.ndarray:
     return np.where(log10 <= _ARPA_ZERO, -np.inf, log10 * _LN10)  # -99 is ARPA's log 0
 
 
-def _read_arpa(path) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per order: (words, an object array (count, n); log10 p; log10 backoff, 0 if absent)."""
+def _read_arpa(path) -> tuple[list[str], list[list[np.ndarray]]]:
+    """The vocabulary (specials first) and, per order, [word ids (count, n), ln p, ln backoff (0 if absent)].
+
+    The file is read line by line and each section parsed ``_CHUNK`` lines at a time, words turned into ids at
+    once: memory is that of the id arrays, not of the file's text."""
     with open(path, encoding="utf-8") as f:
-        text = f.read()
-    start = text.find("\\data\\")
-    if start < 0:
-        raise ValueError(f"{path}: not an ARPA file (no \\data\\ header)")
-    head = text[start:text.find("-grams:", start)]
-    expected = {int(n): int(c) for n, c in re.findall(r"ngram\s+(\d+)\s*=\s*(\d+)", head)}
-    if not expected or sorted(expected) != list(range(1, len(expected) + 1)):
-        raise ValueError(f"{path}: bad \\data\\ header {head!r}")
-    grams = []
-    for n in range(1, len(expected) + 1):
-        at = text.find(f"\\{n}-grams:", start)
-        if at < 0:
-            raise ValueError(f"{path}: no \\{n}-grams: section")
-        start = at + len(f"\\{n}-grams:")
-        stop = text.find("\n\\", start)  # the next line starting with a backslash
-        body = text[start:stop if stop >= 0 else len(text)]
-        grams.append(_parse_section(body, n))
-        if len(grams[-1][1]) != expected[n]:
-            raise ValueError(f"{path}: {len(grams[-1][1])} {n}-grams where the header says {expected[n]}")
-    return grams
+        lines = iter(f)
+        for line in lines:
+            if line.strip() == "\\data\\":
+                break
+        else:
+            raise ValueError(f"{path}: not an ARPA file (no \\data\\ header)")
+        expected, line = {}, ""
+        for line in lines:
+            m = re.match(r"\s*ngram\s+(\d+)\s*=\s*(\d+)", line)
+            if m:
+                expected[int(m.group(1))] = int(m.group(2))
+            elif line.strip():
+                break
+        if not expected or sorted(expected) != list(range(1, len(expected) + 1)):
+            raise ValueError(f"{path}: bad \\data\\ header {sorted(expected.items())}")
+        stoi: dict[str, int] | None = None
+        vocab: list[str] = []
+        mats = []
+        for n in range(1, len(expected) + 1):
+            while line and not line.strip():
+                line = next(lines, "")
+            if line.strip() != f"\\{n}-grams:":
+                raise ValueError(f"{path}: no \\{n}-grams: section (found {line.strip()[:40]!r})")
+            chunks, line = [], ""
+            while True:
+                block = list(itertools.islice(lines, _CHUNK))
+                stop = next((j for j, b in enumerate(block) if b.startswith("\\")), None)
+                body = block if stop is None else block[:stop]
+                words, lp, bo = _parse_section("".join(body), n, path)
+                if n == 1:
+                    vocab += words[:, 0].tolist()
+                    chunks.append((None, lp, bo))
+                else:
+                    chunks.append((_ids(words, stoi, n, path), lp, bo))
+                if stop is not None or len(block) < _CHUNK:
+                    line = block[stop] if stop is not None else ""
+                    if stop is not None:  # put the rest back in front of the file's remaining lines
+                        lines = itertools.chain(block[stop + 1:], lines)
+                    break
+            count = sum(len(c[1]) for c in chunks)
+            if count != expected[n]:
+                raise ValueError(f"{path}: {count} {n}-grams where the header says {expected[n]}")
+            lp, bo = (np.concatenate([c[k] for c in chunks]) for k in (1, 2))
+            if n == 1:
+                words = vocab
+                vocab = [BOS, EOS, UNK] + [w for w in words if w not in (BOS, EOS, UNK)]
+                stoi = {w: i for i, w in enumerate(vocab)}
+                ids = np.array([stoi[w] for w in words], dtype=np.int64).reshape(-1, 1)
+            else:
+                ids = np.concatenate([c[0] for c in chunks]).reshape(-1, n)
+            mats.append([ids, _from_log10(lp), _from_log10(bo)])
+    return vocab, mats
 
 
-def _parse_section(body: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Split a whole section at once; lines hold n + 1 or n + 2 fields (backoff optional)."""
+def _ids(words: np.ndarray, stoi: dict, n: int, path) -> np.ndarray:
+    try:
+        return np.array([stoi[w] for w in words.ravel().tolist()], dtype=np.int64).reshape(-1, n)
+    except KeyError as e:
+        raise ValueError(f"{path}: ARPA {n}-gram uses the word {e.args[0]!r}, which is not a unigram") from None
+
+
+def _parse_section(body: str, n: int, path="ARPA file") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split a block of lines at once; lines hold n + 1 or n + 2 fields (backoff optional)."""
     raw = body.encode("utf-8")
+    if not raw.strip():
+        return np.empty((0, n), dtype=object), np.empty(0), np.empty(0)
     space = _SPACE[np.frombuffer(raw, np.uint8)]
     starts = np.flatnonzero(~space & np.concatenate([[True], space[:-1]]))  # first byte of every field
     per_line = np.bincount(np.searchsorted(np.flatnonzero(np.frombuffer(raw, np.uint8) == 10), starts))
@@ -496,35 +541,33 @@ def _parse_section(body: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     if len(tokens) != len(starts):  # Unicode white space inside words: split on ASCII only, as KenLM
         tokens = [t.decode("utf-8") for t in raw.split()]
     if ((per_line != n + 1) & (per_line != n + 2)).any():
-        raise ValueError(f"malformed line in the ARPA {n}-gram section")
+        raise ValueError(f"{path}: malformed line in the ARPA {n}-gram section")
     tokens = np.array(tokens, dtype=object)
     first = np.cumsum(per_line) - per_line
     bo = np.zeros(len(first))
     has_bo = per_line == n + 2
-    bo[has_bo] = tokens[first[has_bo] + n + 1].astype(float)
-    return tokens[first[:, None] + np.arange(1, n + 1)], tokens[first].astype(float), bo
+    try:
+        bo[has_bo] = tokens[first[has_bo] + n + 1].astype(float)
+        lp = tokens[first].astype(float)
+    except ValueError:
+        raise ValueError(f"{path}: a log10 probability or backoff in the ARPA {n}-gram section is not a "
+                         f"number") from None
+    return tokens[first[:, None] + np.arange(1, n + 1)].reshape(-1, n), lp, bo
 
 
-def _levels_from_grams(grams, stoi: dict) -> list[_Level]:
-    """Backoff tables from parsed ARPA sections. N-grams whose prefix is missing get the prefix
+def _levels_from_grams(mats, V: int) -> list[_Level]:
+    """Backoff tables from parsed ARPA sections (word ids). N-grams whose prefix is missing get the prefix
     as a blank (context-only, backoff 1) so hierarchical ids stay defined; a missing ``<unk>``
     gets log10 p = -100 like KenLM."""
-    mats = []
-    for n, (words, lp, bo) in enumerate(grams, start=1):
-        try:
-            ids = np.array([stoi[w] for w in words.ravel().tolist()], dtype=np.int64).reshape(-1, n)
-        except KeyError as e:
-            raise ValueError(f"ARPA {n}-gram uses the word {e.args[0]!r}, which is not a unigram") from None
-        mats.append([ids, _from_log10(lp), _from_log10(bo)])
-    levels = _index(mats, len(stoi))
+    levels = _index(mats, V)
     if levels is None:  # rare (pruned files): add the missing prefixes, top order down
-        for n in range(len(grams), 2, -1):
+        for n in range(len(mats), 2, -1):
             ids, lp, bo = mats[n - 2]
             union, first = np.unique(np.vstack([ids, mats[n - 1][0][:, :-1]]), axis=0, return_index=True)
             new = union[first >= len(ids)]
             mats[n - 2] = [np.vstack([ids, new]), np.concatenate([lp, np.full(len(new), np.nan)]),
                            np.concatenate([bo, np.zeros(len(new))])]
-        levels = _index(mats, len(stoi))
+        levels = _index(mats, V)
     return levels
 
 

@@ -159,3 +159,12 @@ def gru_lm_2x200(pretrained=False, **kwargs):
 def rnn_lm_2x200(pretrained=False, **kwargs):
     """2 x 200 vanilla tanh RNN (Elman / Mikolov 2010), trained like the small LSTM but at lr 5."""
     return _create(dict(cell="rnn_tanh", embedding_size=200, hidden_size=200, num_layers=2), **kwargs)
+
+
+@register_model(pretrained={"tinyshakespeare": PretrainedCfg(
+    hf_hub_id="seqzoo/char_lstm_lm_3x512.tinyshakespeare", dataset="tinyshakespeare",
+    recipe="recipes/tinyshakespeare/char_lstm.yaml")})
+def char_lstm_lm_3x512(pretrained=False, **kwargs):
+    """Karpathy's char-rnn "large": 3 x 512 LSTM over 128-d character embeddings, dropout 0.2, init 0.08."""
+    return _create(dict(cell="lstm", embedding_size=128, hidden_size=512, num_layers=3, dropout=0.2,
+                        init_range=0.08), **kwargs)

@@ -23,7 +23,7 @@ from torch import nn
 from seqzoo.data.vocab import EOS, SPECIALS
 from seqzoo.hub import HubMixin
 from seqzoo.lm import LanguageModelTask
-from seqzoo.registry import register_model
+from seqzoo.registry import PretrainedCfg, register_model
 
 __all__ = ["WindowLMConfig", "WindowLM", "WindowLanguageModel", "START_ID"]
 
@@ -123,3 +123,10 @@ def window_lm_5gram(pretrained=False, **kwargs):
 def window_lm_6gram(pretrained=False, **kwargs):
     """Bengio et al. 2003's AP News model: n = 6, m = 100 features, h = 60 tanh units, direct connections."""
     return _create(dict(context_size=5, embedding_size=100, hidden_size=60, direct=True), **kwargs)
+
+
+@register_model(pretrained={"ptb": PretrainedCfg(hf_hub_id="seqzoo/window_lm_5gram_h200.ptb", dataset="ptb",
+                                                 recipe="recipes/ptb/window_lm.yaml")})
+def window_lm_5gram_h200(pretrained=False, **kwargs):
+    """n = 5 on Penn Treebank: 4 x 100 features, 200 tanh units, direct connections, dropout 0.4."""
+    return _create(dict(context_size=4, embedding_size=100, hidden_size=200, direct=True, dropout=0.4), **kwargs)

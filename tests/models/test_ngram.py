@@ -9,6 +9,7 @@ import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from seqzoo.models.ngram import NGramLM
@@ -250,6 +251,28 @@ def test_arpa_round_trip(tmp_path, smoothing):
         assert loaded.perplexity(test) == pytest.approx(model.perplexity(test), rel=1e-6)
     if smoothing == "mle":
         assert model.perplexity(test) == math.inf
+
+
+@pytest.mark.filterwarnings("ignore:.*fallback")
+@pytest.mark.parametrize("chunk", [1, 2, 7, 10 ** 6])
+def test_arpa_written_and_read_in_chunks(tmp_path, monkeypatch, chunk):
+    """ARPA I/O streams ``_CHUNK`` lines at a time: any chunk size (section ends inside, at or past a chunk's
+    end) gives the same file and the same model."""
+    from seqzoo.models import ngram
+    model = NGramLM(3, "modified-kn").fit(zipf_corpus(n_sents=200, seed=5))
+    model.to_arpa(tmp_path / "whole.arpa")  # the default chunk: one chunk per section here
+    whole = NGramLM.from_arpa(tmp_path / "whole.arpa")
+    monkeypatch.setattr(ngram, "_CHUNK", chunk)
+    model.to_arpa(tmp_path / "chunked.arpa")
+    assert (tmp_path / "chunked.arpa").read_text() == (tmp_path / "whole.arpa").read_text()
+    loaded = NGramLM.from_arpa(tmp_path / "chunked.arpa")
+    assert loaded.vocab == whole.vocab == model.vocab
+    assert len(loaded._levels) == 3
+    for a, b in zip(loaded._levels, whole._levels):
+        assert np.array_equal(a.keys, b.keys) and np.array_equal(a.logp, b.logp, equal_nan=True)
+        assert np.array_equal(a.logbo, b.logbo)
+    test = zipf_corpus(n_sents=30, seed=6)
+    assert loaded.perplexity(test) == pytest.approx(model.perplexity(test), rel=1e-6)
 
 
 @pytest.mark.filterwarnings("ignore:.*fallback")
