@@ -271,10 +271,11 @@ def card_for_run(recipe_dir: str | os.PathLike, run: dict, config: dict | None =
         args = config or _ngram_args(recipe_dir, run["name"])
         command = f"{run['config']} --data-dir DATA_DIR\n# or: seqzoo reproduce {folder} --only {run['name']} --data-dir DATA_DIR"
     else:
-        exported = Path(run.get("export_dir") or "") / "config.json"  # the trained model's own config
+        exported = Path(run["export_dir"]) / "config.json" if run.get("export_dir") else None
+        if config is None and exported is not None and exported.is_file():  # the trained model's own sizes
+            config = json.loads(exported.read_text())["model_args"]
         candidates = [recipe_dir / Path(cfg.recipe).name, Path(__file__).resolve().parents[1] / cfg.recipe]
-        args = config or (json.loads(exported.read_text())["model_args"] if run.get("export_dir") and exported.is_file() else
-                          _model_args_from_recipe(next((p for p in candidates if p.is_file()), candidates[0])))
+        args = config or _model_args_from_recipe(next((p for p in candidates if p.is_file()), candidates[0]))
         command = (f"seqzoo fit --config {cfg.recipe} --data.data_dir DATA_DIR\n"
                    f"# or, with the test run and results.json: seqzoo reproduce {folder} "
                    f"--only {run['name']} --data-dir DATA_DIR")

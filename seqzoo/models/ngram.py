@@ -482,7 +482,7 @@ def _read_arpa(path) -> tuple[list[str], list[list[np.ndarray]]]:
                 break
         if not expected or sorted(expected) != list(range(1, len(expected) + 1)):
             raise ValueError(f"{path}: bad \\data\\ header {sorted(expected.items())}")
-        stoi: dict[str, int] | None = None
+        stoi: dict[str, int] | None = None  # known once the 1-grams are read
         vocab: list[str] = []
         mats = []
         for n in range(1, len(expected) + 1):
@@ -490,33 +490,30 @@ def _read_arpa(path) -> tuple[list[str], list[list[np.ndarray]]]:
                 line = next(lines, "")
             if line.strip() != f"\\{n}-grams:":
                 raise ValueError(f"{path}: no \\{n}-grams: section (found {line.strip()[:40]!r})")
-            chunks, line = [], ""
-            while True:
-                block = list(itertools.islice(lines, _CHUNK))
-                stop = next((j for j, b in enumerate(block) if b.startswith("\\")), None)
-                body = block if stop is None else block[:stop]
-                words, lp, bo = _parse_section("".join(body), n, path)
-                if n == 1:
-                    vocab += words[:, 0].tolist()
-                    chunks.append((None, lp, bo))
-                else:
-                    chunks.append((_ids(words, stoi, n, path), lp, bo))
-                if stop is not None or len(block) < _CHUNK:
-                    line = block[stop] if stop is not None else ""
-                    if stop is not None:  # put the rest back in front of the file's remaining lines
-                        lines = itertools.chain(block[stop + 1:], lines)
+
+            def parse(block: list[str]):  # 1-grams keep their words: the vocabulary is built from them
+                words, lp, bo = _parse_section("".join(block), n, path)
+                return (words if stoi is None else _ids(words, stoi, n, path)), lp, bo
+
+            parts, block, line = [], [], ""
+            for line in lines:  # up to the next line starting with a backslash
+                if line.startswith("\\"):
                     break
-            count = sum(len(c[1]) for c in chunks)
-            if count != expected[n]:
-                raise ValueError(f"{path}: {count} {n}-grams where the header says {expected[n]}")
-            lp, bo = (np.concatenate([c[k] for c in chunks]) for k in (1, 2))
-            if n == 1:
-                words = vocab
+                block.append(line)
+                if len(block) == _CHUNK:
+                    parts.append(parse(block))
+                    block = []
+            else:
+                line = ""
+            parts.append(parse(block))
+            ids, lp, bo = (np.concatenate([p[k] for p in parts]) for k in range(3))
+            if len(lp) != expected[n]:
+                raise ValueError(f"{path}: {len(lp)} {n}-grams where the header says {expected[n]}")
+            if stoi is None:
+                words = ids[:, 0].tolist()
                 vocab = [BOS, EOS, UNK] + [w for w in words if w not in (BOS, EOS, UNK)]
                 stoi = {w: i for i, w in enumerate(vocab)}
                 ids = np.array([stoi[w] for w in words], dtype=np.int64).reshape(-1, 1)
-            else:
-                ids = np.concatenate([c[0] for c in chunks]).reshape(-1, n)
             mats.append([ids, _from_log10(lp), _from_log10(bo)])
     return vocab, mats
 
