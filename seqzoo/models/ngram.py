@@ -21,7 +21,9 @@ Every smoothing is stored in backoff (ARPA) form -- per order, the n-grams' log 
 contexts' log backoff -- so scoring, ARPA export and ARPA import share one code path:
 ``log p(w | c) = log p(c w)`` if ``c w`` is stored, else ``log bo(c) + log p(w | c[1:])``.
 N-grams get hierarchical ids (id of the prefix * |V| + last word, one sorted int64 array per
-order), so counting and lookups are ``np.unique`` / ``np.searchsorted`` on whole corpora.
+order), so counting and lookups are ``np.unique`` / ``np.searchsorted`` over arrays. ``fit`` and scoring read
+the corpus ``_FIT_CHUNK`` tokens at a time; each chunk's n-grams are merged into running counts (as rows of word
+ids), so memory holds one chunk and the distinct n-grams, never the corpus.
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ _LN10 = math.log(10.0)
 _ARPA_ZERO = -99.0  # log10 written for p = 0 (and for <s>), as SRILM and KenLM do
 _KN_FALLBACK = (0.5, 1.0, 1.5)  # lmplz --discount_fallback defaults
 _KATZ_MAX = 5  # Good-Turing discounts only counts <= 5 (Katz 1987)
+_FIT_CHUNK = 1_000_000  # tokens counted (or scored) at a time
 
 
 @dataclass
@@ -98,16 +101,17 @@ class NGramLM(HubMixin):
         return f"NGramLM(order={self.order}, smoothing={self.smoothing!r}, n-grams=[{sizes}])"
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, sentences: Iterable[Sequence[str]]) -> "NGramLM":
-        """Count ``sentences`` (lists of words, no markers) and build the smoothed model."""
+    def fit(self, sentences: Iterable[Sequence[str]], chunk_tokens: int = _FIT_CHUNK) -> "NGramLM":
+        """Count ``sentences`` (lists of words, no markers; any iterable, read once) and build the smoothed
+        model. The corpus is read ``chunk_tokens`` tokens at a time (whole sentences): memory holds one chunk
+        and the distinct n-grams, not the corpus."""
         if self.smoothing not in SMOOTHINGS:
             raise ValueError(f"cannot fit a model loaded with smoothing {self.smoothing!r}; "
                              f"make a new NGramLM with one of {', '.join(SMOOTHINGS)}")
         stoi = {BOS: _BOS, EOS: _EOS, UNK: _UNK}
-        tok, _, end = _flatten(sentences, stoi, grow=True)
-        if len(tok) == 0:
+        counts = _count_chunks(_chunks(sentences, chunk_tokens), stoi, self.order)
+        if counts is None:
             raise ValueError("cannot fit an n-gram LM on an empty corpus (no sentences)")
-        counts = _count(tok, end, self.order, len(stoi))
         with np.errstate(divide="ignore"):  # log 0 = -inf is meant: p = 0 or backoff 0
             levels = self._smooth(counts, n_vocab=len(stoi) - 1)  # all but <s> can be predicted
         levels[0].logp[_BOS] = _ARPA_ZERO * _LN10  # <s> is a context, never a prediction
@@ -141,14 +145,17 @@ class NGramLM(HubMixin):
     def score_sentences(self, sentences: Iterable[Sequence[str]]) -> tuple[float, int]:
         """(total natural-log probability, number of predicted tokens incl. one ``</s>`` each)."""
         self._check_fitted()
-        tok, start, _ = _flatten(sentences, self._stoi, grow=False)
-        q = np.flatnonzero(tok != _BOS)  # every token but <s> is predicted
-        windows = np.full((len(q), self.order), -1, dtype=np.int64)
-        for j in range(self.order):  # column order-1-j holds the word j steps back
-            src = q - j
-            ok = src >= start[q]
-            windows[ok, self.order - 1 - j] = tok[src[ok]]
-        return float(self._score(windows).sum()), int(len(q))
+        total, count = 0.0, 0
+        for chunk in _chunks(sentences, _FIT_CHUNK):  # bounded memory on any corpus size
+            tok, start, _ = _flatten(chunk, self._stoi, grow=False)
+            q = np.flatnonzero(tok != _BOS)  # every token but <s> is predicted
+            windows = np.full((len(q), self.order), -1, dtype=np.int64)
+            for j in range(self.order):  # column order-1-j holds the word j steps back
+                src = q - j
+                ok = src >= start[q]
+                windows[ok, self.order - 1 - j] = tok[src[ok]]
+            total, count = total + float(self._score(windows).sum()), count + len(q)
+        return total, count
 
     def perplexity(self, sentences: Iterable[Sequence[str]]) -> float:
         """exp(-mean log p) over predicted tokens; inf if some token has p = 0."""
@@ -257,12 +264,26 @@ class NGramLM(HubMixin):
 
 
 # ---------------------------------------------------------------------- counting
-def _flatten(sentences, stoi: dict, grow: bool):
+def _chunks(sentences, size: int):
+    """Lists of whole sentences of about ``size`` tokens (``<s>`` and ``</s>`` counted) each."""
+    if size < 1:
+        raise ValueError(f"chunk_tokens must be >= 1, got {size}")
+    chunk, n = [], 0
+    for s in sentences:
+        if isinstance(s, str):
+            raise TypeError("each sentence must be a sequence of words, not a string; split lines first")
+        chunk.append(s)
+        n += len(s) + 2
+        if n >= size:
+            yield chunk
+            chunk, n = [], 0
+    if chunk:
+        yield chunk
+
+
+def _flatten(sents: list, stoi: dict, grow: bool):
     """Token ids of ``<s> w1 .. wn </s>`` for every sentence, back to back, plus each
     position's sentence start and end index."""
-    sents = list(sentences)
-    if any(isinstance(s, str) for s in sents):
-        raise TypeError("each sentence must be a sequence of words, not a string; split lines first")
     lens = np.fromiter((len(s) for s in sents), dtype=np.int64, count=len(sents))
     words = itertools.chain.from_iterable(sents)
     if grow:
@@ -300,6 +321,57 @@ def _count(tok: np.ndarray, end: np.ndarray, order: int, V: int) -> list[dict]:
         uid = np.full(len(tok), -1, np.int64)
         uid[pos] = inv
     return levels
+
+
+def _count_chunks(chunks, stoi: dict, order: int) -> list[dict] | None:
+    """``_count`` of a corpus given as chunks of sentences, without holding it: each chunk is counted on its
+    own, its n-grams turned into rows of word ids and added to running totals; the levels are keyed at the
+    end, with the final vocabulary. ``None`` for no sentences."""
+    unigram, rows, counts = None, [None] * order, [None] * order
+    for chunk in chunks:
+        tok, _, end = _flatten(chunk, stoi, grow=True)
+        V = len(stoi)
+        local = _count(tok, end, order, V)
+        c = local[0]["count"]
+        unigram = c if unigram is None else c + np.pad(unigram, (0, V - len(unigram)))
+        r = np.arange(V, dtype=np.int32)[:, None]  # this chunk's n-grams of the order below, as word-id rows
+        for n in range(1, order):
+            lv = local[n]
+            r = np.column_stack([r[lv["prefix"]], (lv["keys"] % V).astype(np.int32)])
+            rows[n], counts[n] = _merge_rows(rows[n], counts[n], r, lv["count"])
+    if unigram is None:
+        return None
+    V = len(stoi)
+    levels = [dict(keys=np.arange(V), count=unigram, prefix=np.zeros(V, np.int64), suffix=None,
+                   first=np.arange(V))]
+    for n in range(1, order):
+        key = _row_keys(levels, rows[n], V)
+        at = np.argsort(key, kind="stable")
+        r, key = rows[n][at], key[at]
+        suffix = np.searchsorted(levels[n - 1]["keys"], _row_keys(levels, r[:, 1:], V))
+        levels.append(dict(keys=key, count=counts[n][at], prefix=key // V, suffix=suffix,
+                           first=r[:, 0].astype(np.int64)))
+    return levels
+
+
+def _merge_rows(rows, counts, new_rows, new_counts):
+    """Distinct rows of both (n-grams as word-id rows) with their counts summed."""
+    if rows is None:
+        return new_rows, new_counts
+    both = np.concatenate([rows, new_rows])
+    void = np.ascontiguousarray(both).view(np.dtype((np.void, both.itemsize * both.shape[1]))).ravel()
+    _, first, inv = np.unique(void, return_index=True, return_inverse=True)
+    total = np.zeros(len(first), np.int64)
+    np.add.at(total, inv.ravel(), np.concatenate([counts, new_counts]))
+    return both[first], total
+
+
+def _row_keys(levels: list[dict], rows: np.ndarray, V: int) -> np.ndarray:
+    """Hierarchical keys (id of the prefix * V + last word) of word-id rows, whose prefixes are in ``levels``."""
+    key = rows[:, 0].astype(np.int64)
+    for j in range(1, rows.shape[1]):
+        key = np.searchsorted(levels[j - 1]["keys"], key) * V + rows[:, j]
+    return key
 
 
 def _lookup(keys: np.ndarray, prefix: np.ndarray, word: np.ndarray, V: int) -> np.ndarray:

@@ -276,6 +276,49 @@ def test_arpa_written_and_read_in_chunks(tmp_path, monkeypatch, chunk):
 
 
 @pytest.mark.filterwarnings("ignore:.*fallback")
+@pytest.mark.parametrize("smoothing", ["modified-kn", "katz", "add-k", "mle", "stupid"])
+def test_fit_counts_the_corpus_in_chunks(smoothing, monkeypatch):
+    """``fit`` reads the corpus a chunk at a time (a generator, read once) and merges the chunks' n-gram counts:
+    every chunk size, down to one sentence per chunk and new words appearing in late chunks, gives the same
+    levels as one chunk; scoring in chunks gives the same total."""
+    from seqzoo.models import ngram
+    corpus = zipf_corpus(n_sents=300, seed=8) + [["late", "words", "w0"], ["w1", "late"]]
+    whole = NGramLM(4, smoothing).fit(corpus, chunk_tokens=10 ** 9)
+    test = zipf_corpus(n_sents=40, seed=9) + [["late", "w0", "unseen"]]
+    for chunk in (1, 5, 37, 400):
+        model = NGramLM(4, smoothing).fit((list(s) for s in corpus), chunk_tokens=chunk)
+        assert model.vocab == whole.vocab
+        for a, b in zip(model._levels, whole._levels, strict=True):
+            assert np.array_equal(a.keys, b.keys)
+            assert np.array_equal(a.logp, b.logp, equal_nan=True) and np.array_equal(a.logbo, b.logbo)
+        monkeypatch.setattr(ngram, "_FIT_CHUNK", chunk)
+        assert model.score_sentences(test) == pytest.approx(whole.score_sentences(test), rel=1e-12)
+        monkeypatch.undo()
+    with pytest.raises(ValueError, match="chunk_tokens"):
+        NGramLM(2).fit(corpus, chunk_tokens=0)
+
+
+@pytest.mark.filterwarnings("ignore:.*fallback")  # every trigram seen often: no count-of-counts
+def test_fit_memory_is_bounded_by_the_chunk_not_the_corpus():
+    """Counting 600k tokens over a small vocabulary: with 20k-token chunks the peak allocation stays far below
+    the one-chunk peak, which grows with the corpus (the token arrays of the whole corpus)."""
+    import tracemalloc
+
+    def corpus():  # 60k sentences of 8 words from 20: few distinct n-grams, many tokens; never a list
+        rng = np.random.default_rng(0)
+        for row in rng.integers(0, 20, (60_000, 8)):
+            yield [f"w{i}" for i in row]
+
+    peaks = {}
+    for chunk in (20_000, 10 ** 9):
+        tracemalloc.start()
+        NGramLM(3, "modified-kn").fit(corpus(), chunk_tokens=chunk)
+        peaks[chunk] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peaks[20_000] < peaks[10 ** 9] / 5, peaks
+
+
+@pytest.mark.filterwarnings("ignore:.*fallback")
 def test_arpa_file_layout(tmp_path):
     NGramLM(2).fit(HAND_CORPUS[:1] * 4 + [["a"], ["b", "b"], ["c", "a", "a"]]).to_arpa(tmp_path / "m.arpa")
     lines = (tmp_path / "m.arpa").read_text().splitlines()
