@@ -106,9 +106,13 @@ def run_ngram(dataset: str = "ptb", order: int = 3, smoothing: str = "modified-k
 
     start = time.perf_counter()
     ds = load_corpus(dataset, data_dir)
-    sents = {s: [line.split() for line in ds[s]["text"]] for s in ds}
-    lm = NGramLM(order=order, smoothing=smoothing, k=k).fit(sents["train"])
-    ppl = {s: lm.perplexity(sents[s]) for s in ("valid", "test")}
+
+    def words(split):  # streamed from the Arrow table, 10k lines at a time: memory does not grow with the corpus
+        for batch in ds[split].iter(batch_size=10_000):
+            yield from (line.split() for line in batch["text"])
+
+    lm = NGramLM(order=order, smoothing=smoothing, k=k).fit(words("train"))
+    ppl = {s: lm.perplexity(words(s)) for s in ("valid", "test")}
     seconds = round(time.perf_counter() - start, 3)  # fit + score, not the export
     if export_dir is not None:
         from seqzoo.hub import save_pretrained
@@ -117,7 +121,7 @@ def run_ngram(dataset: str = "ptb", order: int = 3, smoothing: str = "modified-k
             create_model(n)) == (lm.order, lm.smoothing, lm.k)]  # the registered variant, e.g. kn5
         save_pretrained(lm, export_dir, architecture=same[0] if same else None)
     return {"dataset": dataset, "order": order, "smoothing": smoothing, "perplexity": ppl,
-            "tokens": {s: lm.score_sentences(sents[s])[1] for s in ("valid", "test")}, "seconds": seconds}
+            "tokens": {s: lm.score_sentences(words(s))[1] for s in ("valid", "test")}, "seconds": seconds}
 
 
 def _ngram(argv):
