@@ -162,10 +162,6 @@ def _architecture(net, family: str) -> str:
     return next((n for n in list_models() if family_of[n] == family and _variant_config(n, sizes) == own), family)
 
 
-def _rnn_architecture(net) -> str:
-    return _architecture(net, "rnn_lm")
-
-
 def _tied_groups(state: dict) -> list[list[str]]:
     """Names that are one tensor (same data pointer and shape), sorted; singletons included."""
     groups: dict[tuple, list[str]] = {}

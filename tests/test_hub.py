@@ -65,8 +65,8 @@ def test_ngram_zero_probability_survives_arpa(tmp_path):
 
 def test_architecture_is_the_registered_variant_with_those_sizes(tmp_path):
     full = seqzoo.create_model("gru_lm_2x200", vocab_size=60)
-    assert hub._rnn_architecture(full) == "gru_lm_2x200"
-    assert hub._rnn_architecture(RNNLM(RNNLMConfig(**TINY_RNN))) == "rnn_lm"
+    assert hub._architecture(full, "rnn_lm") == "gru_lm_2x200"
+    assert hub._architecture(RNNLM(RNNLMConfig(**TINY_RNN)), "rnn_lm") == "rnn_lm"
     loaded = hub.from_pretrained(hub.save_pretrained(full, tmp_path / "gru"))
     assert loaded.architecture == "gru_lm_2x200"
 
