@@ -117,9 +117,8 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
     """
     import lightning as L
 
-    from seqzoo.cards import make_card
     from seqzoo.data.lm import LanguageModelDataModule
-    from seqzoo.hub import FAMILIES, PICKLE_SUFFIXES, from_pretrained, load_lightning_checkpoint, save_pretrained
+    from seqzoo.hub import FAMILIES, PICKLE_SUFFIXES, from_pretrained, load_lightning_checkpoint
 
     start = time.perf_counter()
     L.seed_everything(seed, verbose=False)
@@ -170,17 +169,26 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
         trainer.fit(task, datamodule=dm)
         after = {"valid_perplexity": trainer.validate(task, datamodule=dm, verbose=False)[0]["valid_perplexity"],
                  "test_perplexity": trainer.test(task, datamodule=dm, verbose=False)[0]["test_perplexity"]}
-        name = Path(str(model).rstrip("/")).name
-        out = Path(out or Path("runs/finetune") / name)
-        run = {"metrics": after, "epochs": trainer.current_epoch, "wall_seconds": round(time.perf_counter() - start, 1),
-               "device": str(trainer.strategy.root_device)}
-        command = (f"seqzoo finetune {model} --train {train}" + (f" --valid {valid}" if valid else "")
-                   + (" --extend-vocab" if extend else "") + f" --epochs {epochs} --lr {lr}")
-        card = make_card(out.name, asdict(task.net.config), run, str(train), command, base_model=str(model))
-        save_pretrained(task.net, out, vocab=vocab, card=card)
-    result = {"model": str(model), "out": str(out), "before": before, "after": after, "oov": oov,
-              "new_words": len(new_words), "vocab_size": len(vocab), "epochs": trainer.current_epoch,
-              "lr": lr, "optimizer": optimizer, "seconds": round(time.perf_counter() - start, 1)}
+    command = (f"seqzoo finetune {model} --train {train}" + (f" --valid {valid}" if valid else "")
+               + (" --extend-vocab" if extend else "") + f" --epochs {epochs} --lr {lr}")
+    return _save(task.net, model, out, trainer, start, command, str(train), vocab,
+                 {"before": before, "after": after, "oov": oov, "new_words": len(new_words),
+                  "vocab_size": len(vocab), "lr": lr, "optimizer": optimizer})
+
+
+def _save(net, model, out, trainer, start: float, command: str, corpus: str | None, vocab, result: dict) -> dict:
+    """The fine-tuned ``net`` (a network or its task) saved as a seqzoo checkpoint folder (default ``runs/finetune/<base name>``) with a
+    card naming its base ``model``, and ``result`` (plus model, out, epochs, seconds) as its finetune.json."""
+    from seqzoo.cards import make_card
+    from seqzoo.hub import save_pretrained
+
+    out = Path(out or Path("runs/finetune") / Path(str(model).rstrip("/")).name)
+    run = {"metrics": result["after"], "epochs": trainer.current_epoch,
+           "wall_seconds": round(time.perf_counter() - start, 1), "device": str(trainer.strategy.root_device)}
+    card = make_card(out.name, asdict(getattr(net, "net", net).config), run, corpus, command, base_model=str(model))
+    save_pretrained(net, out, card=card, **({"vocab": vocab} if vocab is not None else {}))
+    result = {"model": str(model), "out": str(out), **result, "epochs": trainer.current_epoch,
+              "seconds": round(time.perf_counter() - start, 1)}
     (out / "finetune.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
@@ -203,9 +211,8 @@ def finetune_seq2seq(model: str, src: str | os.PathLike, tgt: str | os.PathLike,
     subwords in the source and target training text), ``out``, ``seconds``."""
     import lightning as L
 
-    from seqzoo.cards import make_card
     from seqzoo.data.translation import TranslationDataModule, read_parallel
-    from seqzoo.hub import from_pretrained, save_pretrained
+    from seqzoo.hub import from_pretrained
     from seqzoo.models.seq2seq import Seq2Seq, Seq2SeqNet
 
     start = time.perf_counter()
@@ -243,15 +250,7 @@ def finetune_seq2seq(model: str, src: str | os.PathLike, tgt: str | os.PathLike,
         before = scores()
         trainer.fit(task, datamodule=dm)
         after = scores()
-    name = Path(str(model).rstrip("/")).name
-    out = Path(out or Path("runs/finetune") / name)
-    run = {"metrics": after, "epochs": trainer.current_epoch, "wall_seconds": round(time.perf_counter() - start, 1),
-           "device": str(trainer.strategy.root_device)}
     command = f"seqzoo finetune {model} --src {src} --tgt {tgt} --epochs {epochs} --lr {lr}"
-    card = make_card(out.name, asdict(task.net.config), run, None, command, base_model=str(model))
-    save_pretrained(task, out, card=card)
-    result = {"model": str(model), "out": str(out), "before": before, "after": after, "unk": unk,
-              "train_pairs": len(src_lines), "valid_pairs": len(valid[0]), "epochs": trainer.current_epoch, "lr": lr,
-              "optimizer": optimizer, "seconds": round(time.perf_counter() - start, 1)}
-    (out / "finetune.json").write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return _save(task, model, out, trainer, start, command, None, None,
+                 {"before": before, "after": after, "unk": unk, "train_pairs": len(src_lines),
+                  "valid_pairs": len(valid[0]), "lr": lr, "optimizer": optimizer})
