@@ -26,6 +26,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
+from seqzoo.data.base import SplitLoaders
 from seqzoo.data.corpora import resolve_data_dir
 from seqzoo.data.vocab import Vocab
 
@@ -134,7 +135,7 @@ class PretrainedEmbeddings:
         return self._embeddings
 
 
-class ClassificationDataModule(PretrainedEmbeddings, L.LightningDataModule):
+class ClassificationDataModule(PretrainedEmbeddings, SplitLoaders, L.LightningDataModule):
     """Sentence classification batches (train / valid = dev; ``test`` serves dev too, see above).
 
     Args:
@@ -203,12 +204,6 @@ class ClassificationDataModule(PretrainedEmbeddings, L.LightningDataModule):
     def _loader(self, split: str, batch_size: int) -> DataLoader:
         return DataLoader(self.encode(split), batch_size=batch_size, shuffle=split == "train",
                           num_workers=self.hparams.num_workers, collate_fn=partial(collate_classification, pad_id=2))
-
-    def train_dataloader(self):
-        return self._loader("train", self.hparams.batch_size)
-
-    def val_dataloader(self):
-        return self._loader("valid", self.hparams.eval_batch_size)
 
     def test_dataloader(self):
         """The dev set (GLUE's SST-2 test labels are not public)."""

@@ -28,6 +28,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
+from seqzoo.data.base import SplitLoaders
 from seqzoo.data.vocab import Vocab
 
 __all__ = ["G2PDataModule", "load_pronunciations", "split_of", "collate_g2p", "BLANK_LABEL"]
@@ -80,7 +81,7 @@ def collate_g2p(rows: list[tuple[list[int], list[int]]], pad_id: int = 2) -> dic
             "label_lengths": torch.tensor([len(r[1]) for r in rows])}
 
 
-class G2PDataModule(L.LightningDataModule):
+class G2PDataModule(SplitLoaders, L.LightningDataModule):
     """Grapheme-to-phoneme batches (train / valid / test by the fixed word-hash split).
 
     Args:
@@ -139,12 +140,3 @@ class G2PDataModule(L.LightningDataModule):
     def _loader(self, split: str, batch_size: int) -> DataLoader:
         return DataLoader(self.encode(split), batch_size=batch_size, shuffle=split == "train",
                           num_workers=self.hparams.num_workers, collate_fn=partial(collate_g2p, pad_id=2))
-
-    def train_dataloader(self):
-        return self._loader("train", self.hparams.batch_size)
-
-    def val_dataloader(self):
-        return self._loader("valid", self.hparams.eval_batch_size)
-
-    def test_dataloader(self):
-        return self._loader("test", self.hparams.eval_batch_size)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from seqzoo.data.base import SplitLoaders
 from seqzoo.data.corpora import load_corpus
 from seqzoo.data.vocab import Vocab, tokenize
 
@@ -102,7 +103,7 @@ def _collate_sentences(rows: list[np.ndarray], start_id: int, pad_id: int) -> di
     return {"input_ids": inputs, "targets": targets, "lengths": lengths, "mask": targets != IGNORE_INDEX}
 
 
-class LanguageModelDataModule(L.LightningDataModule):
+class LanguageModelDataModule(SplitLoaders, L.LightningDataModule):
     """Batches for language models over a named corpus or local text files.
 
     Args:
@@ -202,12 +203,3 @@ class LanguageModelDataModule(L.LightningDataModule):
         return DataLoader(rows, batch_size=batch_size, shuffle=(split == "train"),
                           num_workers=self.hparams.num_workers,
                           collate_fn=lambda b: _collate_sentences(b, v.eos_id, v.pad_id))
-
-    def train_dataloader(self):
-        return self._loader("train", self.hparams.batch_size)
-
-    def val_dataloader(self):
-        return self._loader("valid", self.hparams.eval_batch_size)
-
-    def test_dataloader(self):
-        return self._loader("test", self.hparams.eval_batch_size)

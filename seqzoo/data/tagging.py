@@ -27,6 +27,7 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
 
 from seqzoo.data.classification import PretrainedEmbeddings
+from seqzoo.data.base import SplitLoaders
 from seqzoo.data.corpora import resolve_data_dir
 from seqzoo.data.lm import IGNORE_INDEX
 from seqzoo.data.vocab import PAD, Vocab
@@ -78,7 +79,7 @@ def collate_tagging(rows: list[dict], max_word_length: int) -> dict:
             "chars": chars, "char_lengths": char_lengths}
 
 
-class TaggingDataModule(PretrainedEmbeddings, L.LightningDataModule):
+class TaggingDataModule(PretrainedEmbeddings, SplitLoaders, L.LightningDataModule):
     """POS-tagging batches over a UD treebank (train / valid = dev / test).
 
     Args:
@@ -170,15 +171,6 @@ class TaggingDataModule(PretrainedEmbeddings, L.LightningDataModule):
         return DataLoader(self.encode(split), batch_size=batch_size, shuffle=split == "train",
                           num_workers=self.hparams.num_workers,
                           collate_fn=partial(collate_tagging, max_word_length=self.hparams.max_word_length))
-
-    def train_dataloader(self):
-        return self._loader("train", self.hparams.batch_size)
-
-    def val_dataloader(self):
-        return self._loader("valid", self.hparams.eval_batch_size)
-
-    def test_dataloader(self):
-        return self._loader("test", self.hparams.eval_batch_size)
 
     def word_counts(self) -> dict[str, int]:
         """Tagged words per split."""
