@@ -100,15 +100,17 @@ def _describe(config: dict) -> tuple[str, list[str]]:
     if family == "tagger":
         chars = "" if c.get("char_encoder", "none") == "none" else f" and character {c['char_encoder'].upper()} features"
         text = (f"A {_encoder(c)} sequence tagger over {c.get('embedding_size')}-wide word embeddings{chars}: one of "
-                f"{c.get('num_tags')} tags per token.")
+                + (f"{c['num_tags']} tags per token." if c.get("num_tags") else "its tags per token."))
         return text, ["token-classification", "pos-tagging", *base, *cell]
     if family == "classifier":
         text = (f"A {_encoder(c)} sentence classifier over {c.get('embedding_size')}-wide word embeddings, "
-                f"{c.get('pooling')} pooling over time, {c.get('num_classes')} classes.")
+                f"{c.get('pooling')} pooling over time" + (f", {c['num_classes']} classes." if c.get("num_classes")
+                                                          else "."))
         return text, ["text-classification", *base, *cell]
     if family == "ctc":
         text = (f"A {_encoder(c)} CTC model over character embeddings (each frame upsampled x{c.get('upsample')}), "
-                f"{c.get('num_labels')} output labels including the blank; decoded greedily or by prefix beam search.")
+                + (f"{c['num_labels']} output labels including the blank; " if c.get("num_labels") else "")
+                + "decoded greedily or by prefix beam search.")
         return text, ["grapheme-to-phoneme", "ctc", *base, *cell]
     cellname = _CELL_NAMES.get(c.get("cell"), c.get("cell"))
     tied = ", input and output embeddings tied" if c.get("tie_weights") else ""
@@ -124,7 +126,11 @@ def _metric_values(results_run: dict | None, family: str = "rnn_lm") -> dict[str
     """``{"test_perplexity": ...}``: the run's metrics that this family reports, valid and test."""
     m = (results_run or {}).get("metrics") or {}
     keys = [f"{split}_{metric}" for metric in KINDS[family][2] for split, _ in _SPLITS]
-    return {k: float(m[k]) for k in keys if m.get(k) is not None}
+    values = {k: float(m[k]) for k in keys if m.get(k) is not None}
+    tests = [k for k in values if k.startswith("test_")]
+    if tests and all(values.get("valid_" + k[5:]) == values[k] for k in tests):  # the test loader served dev
+        values = {k: v for k, v in values.items() if not k.startswith("test_")}  # (SST-2): report it once
+    return values
 
 
 def card_metadata(model_name: str, config: dict, results_run: dict | None, dataset: str | None,
@@ -246,7 +252,11 @@ def _model_args_from_recipe(config_path: Path) -> dict:
     model = (yaml.safe_load(config_path.read_text()) or {}).get("model") or {}
     family = TASK_FAMILIES.get(model.get("class_path", "seqzoo.models.rnn_lm.RNNLanguageModel"), "rnn_lm")
     init = model.get("init_args") or {}
-    return {f.name: init[f.name] for f in fields(_import(FAMILIES[family][1])) if f.name in init}
+    args = {f.name: init[f.name] for f in fields(_import(FAMILIES[family][1])) if f.name in init}
+    marker = {"tagger": "num_tags", "classifier": "num_classes", "ctc": "num_labels"}.get(family)
+    if marker and marker not in args:  # linked from the datamodule at fit time, so not in the YAML: unknown here,
+        args[marker] = None            # but it names the family (family_of)
+    return args
 
 
 def _ngram_args(recipe_dir: Path, run_name: str) -> dict:

@@ -452,6 +452,22 @@ def test_a_task_class_wraps_a_pretrained_network(tmp_path):
         TaggerTask.from_pretrained(tmp_path / "lm")
 
 
+def test_card_without_an_export_takes_the_family_from_the_recipe_class_path():
+    """No exported folder: the recipe YAML names ClassifierTask, so the card is a classifier's (not an LM's), and
+    SST-2's test loader serves dev (test == valid), so the accuracy is reported once, as validation."""
+    from seqzoo.cards import card_for_run
+    m = {"valid_accuracy": 0.8, "valid_loss": 0.4, "test_accuracy": 0.8, "test_loss": 0.4}
+    run = {"name": "bilstm_max_glove", "dataset": "sst2", "epochs": 1, "wall_seconds": 1.0, "device": "cpu",
+           "metrics": m}
+    name, text = card_for_run(Path("recipes/sst2"), run)
+    assert name == "bilstm_max_classifier_1x200.sst2_glove"
+    assert "pipeline_tag: text-classification" in text and "language model" not in text
+    assert "sentence classifier" in text and "max pooling over time." in text
+    assert "| validation | 0.8000 |" in text and "| test |" not in text and "split: test" not in text
+    run["metrics"] = {**m, "test_accuracy": 0.7}  # a real test split: both rows
+    assert "| test | 0.7000 |" in card_for_run(Path("recipes/sst2"), run)[1]
+
+
 def test_card_of_an_exported_run_reads_the_trained_config(tmp_path):
     """The recipe YAML has no num_tags (a datamodule link): the card takes the family from the exported folder."""
     from seqzoo.cards import card_for_run
