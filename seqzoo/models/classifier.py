@@ -178,7 +178,8 @@ def bilstm_max_classifier_1x200(pretrained=False, **kwargs):
     return _create(dict(cell="lstm", embedding_size=50, hidden_size=200, num_layers=1, pooling="max"), **kwargs)
 
 
-@register_model
+@register_model(pretrained={"sst2_glove": PretrainedCfg(hf_hub_id="seqzoo/bilstm_attn_classifier_1x200.sst2_glove",
+                                                        dataset="sst2", recipe="recipes/sst2/bilstm_attn_glove.yaml")})
 def bilstm_attn_classifier_1x200(pretrained=False, **kwargs):
     """1 x 200 BiLSTM, attention pooling (Yang et al. 2016), 50-d embeddings (GloVe 6B)."""
     return _create(dict(cell="lstm", embedding_size=50, hidden_size=200, num_layers=1, pooling="attention"),
