@@ -234,6 +234,12 @@ def bilstm_ctc_3x256(pretrained=False, **kwargs):
 
 
 @register_model
+def bilstm_ctc_2x256(pretrained=False, **kwargs):
+    """2 x 256 BiLSTM over 2x-upsampled character embeddings, CTC output (the CPU-sized G2P recipe)."""
+    return _create(dict(cell="lstm", embedding_size=64, hidden_size=256, num_layers=2, upsample=2), **kwargs)
+
+
+@register_model
 def bigru_ctc_3x256(pretrained=False, **kwargs):
     """3 x 256 BiGRU over 2x-upsampled character embeddings, CTC output."""
     return _create(dict(cell="gru", embedding_size=64, hidden_size=256, num_layers=3, upsample=2), **kwargs)
