@@ -1,4 +1,5 @@
-"""Train the PTB "small" tanh RNN, LSTM and GRU (recipes/ptb/{rnn,lstm,gru}_small.yaml) for one epoch each,
+"""Train the PTB "small" tanh RNN, LSTM and GRU (recipes/ptb/{rnn_small_lr5,lstm_small,gru_small}.yaml; lr 20 diverges
+for the tanh RNN) for one epoch each,
 so the gradient-flow profiles can be measured on trained weights as well as at initialisation.
 
     python recipes/gradient_flow/train_1epoch.py --data-dir ../shared/data [--epochs 1]
@@ -15,7 +16,7 @@ from pathlib import Path
 from seqzoo.recipes import run_fit
 
 HERE = Path(__file__).resolve().parent
-MODELS = {"rnn_1epoch": "rnn_small.yaml", "lstm_1epoch": "lstm_small.yaml", "gru_1epoch": "gru_small.yaml"}
+MODELS = {"rnn_1epoch": "rnn_small_lr5.yaml", "lstm_1epoch": "lstm_small.yaml", "gru_1epoch": "gru_small.yaml"}
 
 
 def main():
