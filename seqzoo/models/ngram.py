@@ -331,6 +331,8 @@ def _count_chunks(chunks, stoi: dict, order: int) -> list[dict] | None:
     for chunk in chunks:
         tok, _, end = _flatten(chunk, stoi, grow=True)
         V = len(stoi)
+        if V >= 2 ** 31:
+            raise ValueError(f"vocabulary of {V} words: n-gram rows hold int32 word ids")
         local = _count(tok, end, order, V)
         c = local[0]["count"]
         unigram = c if unigram is None else c + np.pad(unigram, (0, V - len(unigram)))
@@ -345,6 +347,8 @@ def _count_chunks(chunks, stoi: dict, order: int) -> list[dict] | None:
     levels = [dict(keys=np.arange(V), count=unigram, prefix=np.zeros(V, np.int64), suffix=None,
                    first=np.arange(V))]
     for n in range(1, order):
+        if len(levels[-1]["keys"]) * V >= 2 ** 63:
+            raise ValueError("too many n-grams to key in int64")
         key = _row_keys(levels, rows[n], V)
         at = np.argsort(key, kind="stable")
         r, key = rows[n][at], key[at]
@@ -361,9 +365,8 @@ def _merge_rows(rows, counts, new_rows, new_counts):
     both = np.concatenate([rows, new_rows])
     void = np.ascontiguousarray(both).view(np.dtype((np.void, both.itemsize * both.shape[1]))).ravel()
     _, first, inv = np.unique(void, return_index=True, return_inverse=True)
-    total = np.zeros(len(first), np.int64)
-    np.add.at(total, inv.ravel(), np.concatenate([counts, new_counts]))
-    return both[first], total
+    weights = np.concatenate([counts, new_counts]).astype(np.float64)  # exact below 2**53
+    return both[first], np.bincount(inv.ravel(), weights, len(first)).astype(np.int64)
 
 
 def _row_keys(levels: list[dict], rows: np.ndarray, V: int) -> np.ndarray:
