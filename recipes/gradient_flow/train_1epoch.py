@@ -31,6 +31,7 @@ def main():
         config = HERE.parent / "ptb" / MODELS[name]
         run = run_fit(config, a.data_dir, ["--trainer.max_epochs", str(a.epochs), "--trainer.default_root_dir",
                                            f"runs/gradient_flow/{name}", "--trainer.enable_progress_bar", "false"])
+        run["config"] = str(config.relative_to(HERE.parents[1]))
         results["runs"] = [r for r in results["runs"] if r["name"] != name] + [{"name": name, **run}]
         tmp = out.with_suffix(".tmp")
         tmp.write_text(json.dumps(results, indent=2) + "\n")
