@@ -111,7 +111,9 @@ def write_report(folder: Path, recipe: dict) -> None:
     """
     if any(spec.get("kind") == "embeddings" for spec in recipe["runs"]):
         from seqzoo.embeddings import write_report as write_embeddings_report
-        return write_embeddings_report(folder, recipe)
+        write_embeddings_report(folder, recipe)
+        _plot(folder, _load_results(folder / "results.json"), {"metrics": ["valid_perplexity"]})  # part (b)'s LMs
+        return
     results = _load_results(folder / "results.json")
     by_name = {r["name"]: r for r in results["runs"]}
     cols = recipe.get("metrics", ["valid_perplexity", "test_perplexity"])
@@ -148,15 +150,16 @@ def _plot(folder: Path, results: dict, recipe: dict) -> None:
     for r in neural:
         xs = [h["epoch"] for h in r["history"]]
         ax.plot(xs, [h[key] for h in r["history"]], marker="o", ms=3, label=r["name"])
-    for r in results["runs"]:
-        if not r.get("history") and r["metrics"].get(key):
-            ax.axhline(r["metrics"][key], ls="--", lw=1, color="gray")
-            ax.annotate(r["name"], (1, r["metrics"][key]), fontsize=8, va="bottom")
+    flat = [r for r in results["runs"] if not r.get("history") and r["metrics"].get(key)]  # n-gram rows
+    for r in flat:
+        ax.axhline(r["metrics"][key], ls="--", lw=1, color="gray")
+        ax.annotate(r["name"], (1, r["metrics"][key]), fontsize=8, va="bottom")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(key.replace("_", " "))
     if key.endswith("perplexity"):
         ax.set_yscale("log")
-    ax.set_title(f"{folder.name}: {key.replace('_', ' ')} per epoch (dashed: n-gram)")
+    ax.set_title(f"{folder.name}: {key.replace('_', ' ')} per epoch" + (" (dashed: n-gram)" if flat else ""))
     ax.legend()
     fig.tight_layout()
     fig.savefig(folder / f"{key}.png", dpi=110)
