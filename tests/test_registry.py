@@ -1,4 +1,6 @@
 """Every registered model is a tested model: build tiny, forward, backward."""
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -44,3 +46,12 @@ def test_registered_neural_model_forward_backward(name):
 def test_create_model_drops_none_kwargs():
     m = seqzoo.create_model("lstm_lm_2x650", vocab_size=30, embedding_size=8, hidden_size=8, dropout=None)
     assert m.config.dropout == 0.5  # the variant's default stands
+
+
+def test_every_pretrained_checkpoint_has_its_recipe_and_card():
+    """A registered ``arch.tag`` names the recipe config that trained it and has a model card in model_cards/."""
+    root = Path(__file__).resolve().parents[1]
+    for name in seqzoo.list_models(pretrained=True):
+        cfg = get_pretrained_cfg(name)
+        assert (root / cfg.recipe).is_file(), f"{name}: recipe {cfg.recipe} not found"
+        assert (root / "model_cards" / f"{name}.md").is_file(), f"{name}: no model_cards/{name}.md"

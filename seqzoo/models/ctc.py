@@ -27,7 +27,7 @@ from torchmetrics.text import WordErrorRate
 
 from seqzoo.hub import HubMixin
 from seqzoo.models.tagger import CELLS, PAD_ID, RecurrentEncoder, SequenceTask, _check_choice
-from seqzoo.registry import register_model
+from seqzoo.registry import PretrainedCfg, register_model
 
 __all__ = ["CTCConfig", "CTCModel", "CTCTask", "ctc_greedy_decode", "ctc_prefix_beam_search", "DECODERS", "BLANK"]
 
@@ -233,7 +233,8 @@ def bilstm_ctc_3x256(pretrained=False, **kwargs):
     return _create(dict(cell="lstm", embedding_size=64, hidden_size=256, num_layers=3, upsample=2), **kwargs)
 
 
-@register_model
+@register_model(pretrained={"cmudict": PretrainedCfg(hf_hub_id="seqzoo/bilstm_ctc_2x256.cmudict", dataset="cmudict",
+                                                    recipe="recipes/cmudict_g2p/bilstm_ctc_2x256.yaml")})
 def bilstm_ctc_2x256(pretrained=False, **kwargs):
     """2 x 256 BiLSTM over 2x-upsampled character embeddings, CTC output (the CPU-sized G2P recipe)."""
     return _create(dict(cell="lstm", embedding_size=64, hidden_size=256, num_layers=2, upsample=2), **kwargs)
