@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from seqzoo.data.translation import BOS_ID, EOS_ID, encode_source
+from seqzoo.data.translation import BOS_ID, EOS_ID, detokenize, encode_source
 
 __all__ = ["attention_map", "plot_attention", "write_heatmaps"]
 
@@ -37,7 +37,7 @@ def attention_map(net, source: str, beam_size: int = 5, alpha: float = 0.0) -> d
     lengths = torch.tensor([len(ids)])
     hyp = [t for t in net.generate(src, lengths, beam_size, None, alpha)[0][0].tokens if t != EOS_ID]
     _, attn = net(src, lengths, torch.tensor([[BOS_ID] + hyp]), return_attention=True)  # (1, T, S)
-    return {"source": source, "translation": tgt_tok.decode(hyp, skip_special_tokens=True),
+    return {"source": source, "translation": detokenize(tgt_tok, hyp),
             "src_tokens": [src_tok.id_to_token(i) for i in ids],
             "tgt_tokens": [tgt_tok.id_to_token(i) for i in hyp] + [tgt_tok.id_to_token(EOS_ID)],
             "weights": attn[0].tolist()}

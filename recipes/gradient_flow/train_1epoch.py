@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from seqzoo.recipes import run_fit
+from seqzoo.recipes import _atomic_write, run_fit
 
 HERE = Path(__file__).resolve().parent
 MODELS = {"rnn_1epoch": "rnn_small_lr5.yaml", "lstm_1epoch": "lstm_small.yaml", "gru_1epoch": "gru_small.yaml"}
@@ -33,9 +33,7 @@ def main():
                                            f"runs/gradient_flow/{name}", "--trainer.enable_progress_bar", "false"])
         run["config"] = str(config.relative_to(HERE.parents[1]))
         results["runs"] = [r for r in results["runs"] if r["name"] != name] + [{"name": name, **run}]
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(results, indent=2) + "\n")
-        os.replace(tmp, out)
+        _atomic_write(out, json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":
