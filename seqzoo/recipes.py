@@ -4,7 +4,8 @@ A recipe folder holds ``recipe.yaml`` (the runs, with the paper's figures) and o
 per neural run. ``reproduce`` runs them, merges each run into ``results.json`` by name (so
 runs can be done one at a time, on different machines), then writes ``results.md`` (ours
 beside the paper's) and ``valid_perplexity.png`` (validation perplexity per epoch for the
-neural runs, the n-gram runs as flat lines).
+neural runs, the n-gram runs as flat lines). A run of ``kind: retest`` tests another run's trained model again
+with other test-time settings (greedy instead of beam search) instead of training it twice.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["reproduce", "run_fit", "device_name", "History", "write_results"]
+__all__ = ["reproduce", "run_fit", "run_retest", "device_name", "History", "write_results"]
 
 
 def device_name() -> str:
@@ -36,8 +37,8 @@ def _history_callback():
         def __init__(self):
             self.epochs: list[dict] = []
 
-        def on_validation_epoch_end(self, trainer, pl_module):
-            if trainer.sanity_checking:
+        def on_validation_end(self, trainer, pl_module):  # after the module's on_validation_epoch_end logged
+            if trainer.sanity_checking:                        # its epoch metrics (BLEU), so this epoch's values
                 return
             m = {k: float(v) for k, v in trainer.callback_metrics.items()
                  if k.startswith(("valid_", "train_")) and k != "train_loss" and v.numel() == 1}
@@ -76,6 +77,34 @@ def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: l
     return {"config": str(config), "dataset": dataset, "metrics": metrics,
             "epochs": cli.trainer.current_epoch, "wall_seconds": round(wall, 1), "device": device_name(),
             "history": history.epochs, "checkpoint_dir": cli.trainer.log_dir, "export_dir": export}
+
+
+def run_retest(folder: Path, spec: dict, data_dir: str | None = None, overrides: list[str] | None = None) -> dict:
+    """Test a trained run's exported model again with other test-time settings (``spec["overrides"]``, e.g.
+    ``{"model.init_args.beam_size": 1}`` for greedy decoding): the same weights and tokenizers, no training."""
+    from seqzoo.cli import _lightning_cli
+    from seqzoo.hub import from_pretrained
+
+    recipe = yaml.safe_load((folder / "recipe.yaml").read_text())
+    source = next((r for r in recipe["runs"] if r["name"] == spec["of"]), None)
+    if source is None:
+        raise ValueError(f"run {spec['name']!r} retests {spec['of']!r}, which is not a run of {folder}")
+    done = {r["name"]: r for r in _load_results(folder / "results.json")["runs"]}.get(spec["of"], {})
+    export = done.get("export_dir")
+    if not export or not Path(export).is_dir():
+        raise FileNotFoundError(f"run {spec['of']!r} has no trained model here ({export or 'not run'}): "
+                                f"train it first with seqzoo reproduce {folder} --only {spec['of']}")
+    settings = [a for k, v in spec.get("overrides", {}).items() for a in (f"--{k}", str(v))]
+    args = (["--config", str(folder / source["config"]), "--data.tokenizers", export, "--trainer.logger", "false"]
+            + (["--data.data_dir", data_dir] if data_dir else []) + list(overrides or []) + settings)
+    start = time.perf_counter()
+    cli = _lightning_cli(args, run=False)
+    cli.model.net.load_state_dict(from_pretrained(export).state_dict())
+    test = cli.trainer.test(cli.model, datamodule=cli.datamodule)[0]
+    dataset = getattr(cli.datamodule.hparams, "dataset", None) or type(cli.datamodule).__name__
+    return {"config": f"{folder / source['config']} + " + " ".join(settings) + f" (the model of {spec['of']})",
+            "dataset": dataset, "metrics": {k: float(v) for k, v in test.items()}, "epochs": done["epochs"],
+            "wall_seconds": round(time.perf_counter() - start, 1), "device": device_name(), "retest_of": spec["of"]}
 
 
 def _load_results(path: Path) -> dict:
@@ -143,13 +172,13 @@ def _plot(folder: Path, results: dict, recipe: dict) -> None:
         return
     fig, ax = plt.subplots(figsize=(7, 4.5))
     key = next((c for c in recipe.get("metrics", ["valid_perplexity"]) if c.startswith("valid_")), "valid_perplexity")
-    neural = [r for r in results["runs"] if r.get("history") and key in r["history"][-1]]
+    neural = [r for r in results["runs"] if any(key in h for h in r.get("history") or [])]
     if not neural:
         plt.close(fig)
         return
-    for r in neural:
-        xs = [h["epoch"] for h in r["history"]]
-        ax.plot(xs, [h[key] for h in r["history"]], marker="o", ms=3, label=r["name"])
+    for r in neural:  # epochs without the metric (BLEU is not computed after the first epoch) are left out
+        points = [(h["epoch"], h[key]) for h in r["history"] if key in h]
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", ms=3, label=r["name"])
     flat = [r for r in results["runs"] if not r.get("history") and r["metrics"].get(key)]  # n-gram rows
     for r in flat:
         ax.axhline(r["metrics"][key], ls="--", lw=1, color="gray")
@@ -209,6 +238,8 @@ def reproduce(recipe_dir: str | os.PathLike, only: list[str] | None = None, incl
                    "metrics": {"valid_perplexity": r["perplexity"]["valid"],
                                "test_perplexity": r["perplexity"]["test"]},
                    "epochs": 1, "wall_seconds": r["seconds"], "device": device_name(), "export_dir": str(export)}
+        elif spec.get("kind") == "retest":
+            run = run_retest(folder, spec, data_dir, overrides)
         elif spec.get("kind") == "embeddings":
             from seqzoo.embeddings import run_recipe_entry
             run = run_recipe_entry(folder / spec["config"], data_dir)

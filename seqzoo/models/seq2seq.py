@@ -32,7 +32,7 @@ from seqzoo import decoding
 from seqzoo.data.lm import IGNORE_INDEX
 from seqzoo.data.translation import BOS_ID, EOS_ID, PAD_ID, detokenize, encode_source
 from seqzoo.hub import HubMixin
-from seqzoo.registry import register_model
+from seqzoo.registry import PretrainedCfg, register_model
 
 __all__ = ["Seq2SeqConfig", "Encoder", "Attention", "Decoder", "Seq2SeqNet", "Seq2Seq", "ATTENTIONS", "CELLS"]
 
@@ -446,3 +446,12 @@ def seq2seq_lstm_luong(pretrained=False, **kwargs):
 def seq2seq_lstm_luong_dot(pretrained=False, **kwargs):
     """Luong et al. 2015: stacked LSTM, dot-product attention."""
     return _create(dict(cell="lstm", attention="luong_dot", num_layers=2), **kwargs)
+
+
+@register_model(pretrained={"multi30k_de_en": PretrainedCfg(
+    hf_hub_id="seqzoo/seq2seq_gru_bahdanau_256.multi30k_de_en", dataset="multi30k",
+    recipe="recipes/multi30k/gru_bahdanau_de_en_cpu_15ep.yaml")})
+def seq2seq_gru_bahdanau_256(pretrained=False, **kwargs):
+    """The CPU-sized Bahdanau model of recipes/multi30k: 256-wide embeddings and states (a 2 x 128 bi-GRU encoder),
+    dropout 0.3, a joint 8k BPE vocabulary."""
+    return _create(dict(cell="gru", attention="bahdanau", embedding_size=256, hidden_size=256, dropout=0.3), **kwargs)

@@ -173,3 +173,73 @@ def test_recipe_configs_instantiate(tmp_path, config):
     assert isinstance(cli.model, Seq2Seq) and isinstance(cli.datamodule, TranslationDataModule)
     assert cli.model.hparams.tgt_vocab_size == cli.datamodule.tgt_vocab_size
     assert cli.model.hparams.tgt_tokenizer == cli.datamodule.tgt_tokenizer_json
+
+
+def test_reproduce_retest_decodes_the_trained_model_greedily(tmp_path, capsys):
+    """A ``kind: retest`` recipe row tests the exported model of another row with other test-time settings
+    (greedy instead of beam 3): same weights and tokenizers, so the same test loss; its BLEU is greedy BLEU."""
+    import json
+
+    import yaml
+    from torchmetrics.text import SacreBLEUScore
+
+    from seqzoo.cli import main
+    d = _synthetic(tmp_path / "data", "reverse", n_train=600)
+    folder = tmp_path / "recipe"
+    folder.mkdir()
+    (folder / "s2s.yaml").write_text(yaml.safe_dump({
+        "seed_everything": 0,
+        "trainer": {"max_epochs": 2, "enable_progress_bar": False, "enable_model_summary": False,
+                    "default_root_dir": str(tmp_path / "runs")},
+        "model": {"class_path": "seqzoo.models.seq2seq.Seq2Seq",
+                  "init_args": {"embedding_size": 16, "hidden_size": 32, "lr": 0.01, "beam_size": 3}},
+        "data": {"dataset": str(d), "src_lang": "src", "tgt_lang": "tgt", "tokenization": "word",
+                 "vocab_size": 50, "min_frequency": 1, "batch_size": 32}}))
+    runs = [{"name": "s2s", "config": "s2s.yaml"},
+            {"name": "s2s_greedy", "kind": "retest", "of": "s2s", "overrides": {"model.init_args.beam_size": 1}}]
+    (folder / "recipe.yaml").write_text(yaml.safe_dump({"title": "t", "metrics": ["test_bleu"], "runs": runs}))
+    assert main(["reproduce", str(folder), "--only", "s2s_greedy"]) != 0
+    assert "error: run 's2s' has no trained model here (not run): train it first" in capsys.readouterr().err
+    assert main(["reproduce", str(folder)]) == 0
+    by_name = {r["name"]: r for r in json.loads((folder / "results.json").read_text())["runs"]}
+    beam, greedy = by_name["s2s"], by_name["s2s_greedy"]
+    assert greedy["retest_of"] == "s2s" and greedy["epochs"] == beam["epochs"] == 2
+    assert greedy["metrics"]["test_loss"] == pytest.approx(beam["metrics"]["test_loss"], rel=1e-6)
+    model = Seq2Seq.from_net(seqzoo.from_pretrained(beam["export_dir"]))
+    src, ref = (d / "test.src").read_text().splitlines(), (d / "test.tgt").read_text().splitlines()
+    bleu = float(SacreBLEUScore()([h[0] for h in model.translate(src, beam_size=1)], [[r] for r in ref])) * 100
+    assert greedy["metrics"]["test_bleu"] == pytest.approx(bleu, abs=1e-3)
+    assert 0 < greedy["metrics"]["test_bleu"] < 100
+    assert "| s2s_greedy |" in (folder / "results.md").read_text()
+
+
+def test_history_records_each_epochs_own_bleu(tmp_path):
+    """The recipe runner's per-epoch history holds the BLEU of that epoch (logged in the module's
+    on_validation_epoch_end), not the previous epoch's."""
+    from seqzoo.recipes import History
+    L.seed_everything(0)
+    d = _synthetic(tmp_path / "data", "copy", n_train=200)
+    dm = TranslationDataModule(str(d), "src", "tgt", tokenization="word", vocab_size=50, min_frequency=1,
+                               batch_size=32)
+    history, seen = History(), []
+
+    class Spy(L.Callback):
+        def on_validation_end(self, trainer, pl_module):
+            seen.append(float(trainer.callback_metrics["valid_bleu"]))
+
+    _trainer(2, callbacks=[history, Spy()], num_sanity_val_steps=0).fit(_model(dm), datamodule=dm)
+    assert [h["epoch"] for h in history.epochs] == [1, 2]
+    assert [h["valid_bleu"] for h in history.epochs] == pytest.approx(seen)
+
+
+def test_registered_pretrained_translation_model_matches_its_recipe():
+    """``seq2seq_gru_bahdanau_256.multi30k_de_en`` names the config that trains it, with the same sizes."""
+    import yaml
+    from dataclasses import asdict
+
+    from seqzoo.registry import get_pretrained_cfg
+    cfg = get_pretrained_cfg("seq2seq_gru_bahdanau_256.multi30k_de_en")
+    init = yaml.safe_load((REPO / cfg.recipe).read_text())["model"]["init_args"]
+    config = asdict(seqzoo.create_model("seq2seq_gru_bahdanau_256").config)
+    assert {k: init[k] for k in config if k in init} == {k: config[k] for k in config if k in init}
+    assert cfg.dataset == "multi30k" and cfg.hf_hub_id == "seqzoo/seq2seq_gru_bahdanau_256.multi30k_de_en"
