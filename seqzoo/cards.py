@@ -73,9 +73,9 @@ def _encoder(c: dict) -> str:
     return f"{c.get('num_layers', '?')}-layer {bi}{_CELL_NAMES.get(c.get('cell'), c.get('cell', 'RNN'))}"
 
 
-def _describe(config: dict) -> tuple[str, list[str]]:
+def _describe(config: dict, family: str | None = None) -> tuple[str, list[str]]:
     """One-paragraph description and the tags of a model config (any family's fields)."""
-    c, family = config, family_of(config)
+    c, family = config, family or family_of(config)
     base = ["seqzoo", "pytorch", "lightning"]
     cell = [_CELL_TAGS.get(c["cell"], c["cell"])] if "cell" in c else []
     if family == "ngram":
@@ -87,7 +87,8 @@ def _describe(config: dict) -> tuple[str, list[str]]:
     if family == "window_lm":
         text = (f"A fixed-window neural language model (Bengio et al. 2003): the previous {c.get('context_size')} "
                 f"words' {c.get('embedding_size')}-wide embeddings, {c.get('hidden_size')} tanh units, a softmax over "
-                f"{c.get('vocab_size')} words" + (", direct connections" if c.get("direct") else "") + ".")
+                + (f"{c['vocab_size']} words" if c.get("vocab_size") else "its vocabulary")
+                + (", direct connections" if c.get("direct") else "") + ".")
         return text, ["language-modeling", *base, "feed-forward"]
     if family == "seq2seq":
         attention = {"none": "no attention (the context vector only)", "bahdanau": "additive (Bahdanau) attention",
@@ -134,11 +135,11 @@ def _metric_values(results_run: dict | None, family: str = "rnn_lm") -> dict[str
 
 
 def card_metadata(model_name: str, config: dict, results_run: dict | None, dataset: str | None,
-                  license: str = "apache-2.0", base_model: str | None = None) -> dict:
+                  license: str = "apache-2.0", base_model: str | None = None, family: str | None = None) -> dict:
     """The YAML front matter of :func:`make_card` as a dict."""
-    family = family_of(config)
+    family = family or family_of(config)
     pipeline, task_name, metrics, _ = KINDS[family]
-    _, tags = _describe(config)
+    _, tags = _describe(config, family)
     hub_id, display = _dataset_info(dataset)
     meta: dict = {"library_name": "seqzoo", "license": license, "tags": tags, "pipeline_tag": pipeline}
     if hub_id:
@@ -161,7 +162,8 @@ def card_metadata(model_name: str, config: dict, results_run: dict | None, datas
 
 
 def make_card(model_name: str, config: dict, results_run: dict | None, dataset: str | None,
-              recipe_command: str | None, license: str = "apache-2.0", base_model: str | None = None) -> str:
+              recipe_command: str | None, license: str = "apache-2.0", base_model: str | None = None,
+              family: str | None = None) -> str:
     """Markdown model card with Hub front matter (library, license, datasets, tags, model-index).
 
     Args:
@@ -171,10 +173,12 @@ def make_card(model_name: str, config: dict, results_run: dict | None, dataset: 
             ``device``); ``None``: the card states that no result was measured.
         dataset: corpus name (``ptb``) or path it was trained on.
         recipe_command: the exact command that trains it.
+        family: the model family (``seq2seq``, ``tagger`` ...; see ``KINDS``); default: guessed from ``config``'s
+            fields (:func:`family_of`).
     """
-    meta = card_metadata(model_name, config, results_run, dataset, license, base_model)
-    family = family_of(config)
-    description, _ = _describe(config)
+    family = family or family_of(config)
+    meta = card_metadata(model_name, config, results_run, dataset, license, base_model, family)
+    description, _ = _describe(config, family)
     _, display = _dataset_info(dataset)
     values = _metric_values(results_run, family)
     loaded = {"ngram": "NGramLM", "seq2seq": "Seq2SeqNet with .src_tokenizer / .tgt_tokenizer",
@@ -242,21 +246,17 @@ def _pretrained_names_by_run() -> dict[tuple[str, str], str]:
     return out
 
 
-def _model_args_from_recipe(config_path: Path) -> dict:
-    """``model.init_args`` of a LightningCLI YAML, only its family's config fields."""
+def _model_args_from_recipe(config_path: Path) -> tuple[str | None, dict]:
+    """(family, ``model.init_args`` of a LightningCLI YAML, only its family's config fields)."""
     if not config_path.is_file() or config_path.name == "recipe.yaml":
-        return {}
+        return None, {}
     from dataclasses import fields
 
     from seqzoo.hub import FAMILIES, TASK_FAMILIES, _import
     model = (yaml.safe_load(config_path.read_text()) or {}).get("model") or {}
     family = TASK_FAMILIES.get(model.get("class_path", "seqzoo.models.rnn_lm.RNNLanguageModel"), "rnn_lm")
     init = model.get("init_args") or {}
-    args = {f.name: init[f.name] for f in fields(_import(FAMILIES[family][1])) if f.name in init}
-    marker = {"tagger": "num_tags", "classifier": "num_classes", "ctc": "num_labels"}.get(family)
-    if marker and marker not in args:  # linked from the datamodule at fit time, so not in the YAML: unknown here,
-        args[marker] = None            # but it names the family (family_of)
-    return args
+    return family, {f.name: init[f.name] for f in fields(_import(FAMILIES[family][1])) if f.name in init}
 
 
 def _ngram_args(recipe_dir: Path, run_name: str) -> dict:
@@ -276,20 +276,22 @@ def card_for_run(recipe_dir: str | os.PathLike, run: dict, config: dict | None =
     if name is None:
         return None
     cfg = get_pretrained_cfg(name)
-    folder = Path(cfg.recipe).parent
+    folder, family = Path(cfg.recipe).parent, None
     if Path(cfg.recipe).name == "recipe.yaml":  # an n-gram row of the recipe table
         args = config or _ngram_args(recipe_dir, run["name"])
         command = f"{run['config']} --data-dir DATA_DIR\n# or: seqzoo reproduce {folder} --only {run['name']} --data-dir DATA_DIR"
     else:
         exported = Path(run["export_dir"]) / "config.json" if run.get("export_dir") else None
         if config is None and exported is not None and exported.is_file():  # the trained model's own sizes
-            config = json.loads(exported.read_text())["model_args"]
+            saved = json.loads(exported.read_text())
+            config, family = saved["model_args"], saved.get("family")
         candidates = [recipe_dir / Path(cfg.recipe).name, Path(__file__).resolve().parents[1] / cfg.recipe]
-        args = config or _model_args_from_recipe(next((p for p in candidates if p.is_file()), candidates[0]))
+        recipe_family, recipe_args = _model_args_from_recipe(next((p for p in candidates if p.is_file()), candidates[0]))
+        args, family = config or recipe_args, family or recipe_family
         command = (f"seqzoo fit --config {cfg.recipe} --data.data_dir DATA_DIR\n"
                    f"# or, with the test run and results.json: seqzoo reproduce {folder} "
                    f"--only {run['name']} --data-dir DATA_DIR")
-    return name, make_card(name, args, run, run.get("dataset") or cfg.dataset, command)
+    return name, make_card(name, args, run, run.get("dataset") or cfg.dataset, command, family=family)
 
 
 def write_cards(recipe_dir: str | os.PathLike, out_dir: str | os.PathLike = "model_cards") -> list[Path]:

@@ -478,3 +478,15 @@ def test_card_of_an_exported_run_reads_the_trained_config(tmp_path):
     name, text = card_for_run(Path("recipes/ud_ewt"), run)
     assert name == "bilstm_charlstm_tagger_2x200.ud_ewt_glove"
     assert "pipeline_tag: token-classification" in text and "| test | 0.2500 |" in text
+
+
+def test_card_family_is_taken_from_the_recipe_not_guessed():
+    """A recipe config without its datamodule-linked sizes (num_tags, num_classes ...) still gets its family's card."""
+    from seqzoo.cards import _model_args_from_recipe, make_card
+    root = Path(__file__).resolve().parents[1]
+    for config, family, task in (("recipes/ud_ewt/bilstm_char.yaml", "tagger", "token-classification"),
+                                 ("recipes/ptb/window_lm.yaml", "window_lm", "text-generation")):
+        fam, args = _model_args_from_recipe(root / config)
+        assert fam == family and "num_tags" not in args
+        card = make_card("x", args, None, None, None, family=fam)
+        assert f"pipeline_tag: {task}" in card and "None" not in card.split("---")[2], card
