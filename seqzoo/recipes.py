@@ -81,7 +81,8 @@ def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: l
 
 def run_retest(folder: Path, spec: dict, data_dir: str | None = None, overrides: list[str] | None = None) -> dict:
     """Test a trained run's exported model again with other test-time settings (``spec["overrides"]``, e.g.
-    ``{"model.init_args.beam_size": 1}`` for greedy decoding): the same weights and tokenizers, no training."""
+    ``{"model.init_args.beam_size": 1}`` for greedy decoding): the same weights and tokenizers, no training.
+    For translation runs: the datamodule reads the export's tokenizers (``--data.tokenizers``)."""
     from seqzoo.cli import _lightning_cli
     from seqzoo.hub import from_pretrained
 
