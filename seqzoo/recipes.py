@@ -37,8 +37,9 @@ def _history_callback():
         def __init__(self):
             self.epochs: list[dict] = []
 
-        def on_validation_end(self, trainer, pl_module):  # after the module's on_validation_epoch_end logged
-            if trainer.sanity_checking:                        # its epoch metrics (BLEU), so this epoch's values
+        def on_validation_end(self, trainer, pl_module):
+            # after the module's on_validation_epoch_end has logged its epoch metrics (BLEU): this epoch's values
+            if trainer.sanity_checking:
                 return
             m = {k: float(v) for k, v in trainer.callback_metrics.items()
                  if k.startswith(("valid_", "train_")) and k != "train_loss" and v.numel() == 1}
@@ -73,20 +74,23 @@ def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: l
         for split in ("valid", "test"):
             if f"{split}_perplexity" in metrics:
                 metrics[f"{split}_nats_per_char"] = math.log(metrics[f"{split}_perplexity"])
-    dataset = getattr(cli.datamodule.hparams, "dataset", None) or type(cli.datamodule).__name__
-    return {"config": str(config), "dataset": dataset, "metrics": metrics,
+    return {"config": str(config), "dataset": _dataset_name(cli.datamodule), "metrics": metrics,
             "epochs": cli.trainer.current_epoch, "wall_seconds": round(wall, 1), "device": device_name(),
             "history": history.epochs, "checkpoint_dir": cli.trainer.log_dir, "export_dir": export}
 
 
-def run_retest(folder: Path, spec: dict, data_dir: str | None = None, overrides: list[str] | None = None) -> dict:
+def _dataset_name(datamodule) -> str:
+    return getattr(datamodule.hparams, "dataset", None) or type(datamodule).__name__
+
+
+def run_retest(folder: Path, recipe: dict, spec: dict, data_dir: str | None = None,
+               overrides: list[str] | None = None) -> dict:
     """Test a trained run's exported model again with other test-time settings (``spec["overrides"]``, e.g.
     ``{"model.init_args.beam_size": 1}`` for greedy decoding): the same weights and tokenizers, no training.
     For translation runs: the datamodule reads the export's tokenizers (``--data.tokenizers``)."""
     from seqzoo.cli import _lightning_cli
     from seqzoo.hub import from_pretrained
 
-    recipe = yaml.safe_load((folder / "recipe.yaml").read_text())
     source = next((r for r in recipe["runs"] if r["name"] == spec["of"]), None)
     if source is None:
         raise ValueError(f"run {spec['name']!r} retests {spec['of']!r}, which is not a run of {folder}")
@@ -102,10 +106,9 @@ def run_retest(folder: Path, spec: dict, data_dir: str | None = None, overrides:
     cli = _lightning_cli(args, run=False)
     cli.model.net.load_state_dict(from_pretrained(export).state_dict())
     test = cli.trainer.test(cli.model, datamodule=cli.datamodule)[0]
-    dataset = getattr(cli.datamodule.hparams, "dataset", None) or type(cli.datamodule).__name__
     return {"config": f"{folder / source['config']} + " + " ".join(settings) + f" (the model of {spec['of']})",
-            "dataset": dataset, "metrics": {k: float(v) for k, v in test.items()}, "epochs": done["epochs"],
-            "wall_seconds": round(time.perf_counter() - start, 1), "device": device_name(), "retest_of": spec["of"]}
+            "dataset": _dataset_name(cli.datamodule), "metrics": {k: float(v) for k, v in test.items()},
+            "epochs": done["epochs"], "wall_seconds": round(time.perf_counter() - start, 1), "device": device_name(), "retest_of": spec["of"]}
 
 
 def _load_results(path: Path) -> dict:
@@ -177,7 +180,7 @@ def _plot(folder: Path, results: dict, recipe: dict) -> None:
     if not neural:
         plt.close(fig)
         return
-    for r in neural:  # epochs without the metric (BLEU is not computed after the first epoch) are left out
+    for r in neural:  # epochs whose value was not recorded are left out
         points = [(h["epoch"], h[key]) for h in r["history"] if key in h]
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", ms=3, label=r["name"])
     flat = [r for r in results["runs"] if not r.get("history") and r["metrics"].get(key)]  # n-gram rows
@@ -240,7 +243,7 @@ def reproduce(recipe_dir: str | os.PathLike, only: list[str] | None = None, incl
                                "test_perplexity": r["perplexity"]["test"]},
                    "epochs": 1, "wall_seconds": r["seconds"], "device": device_name(), "export_dir": str(export)}
         elif spec.get("kind") == "retest":
-            run = run_retest(folder, spec, data_dir, overrides)
+            run = run_retest(folder, recipe, spec, data_dir, overrides)
         elif spec.get("kind") == "embeddings":
             from seqzoo.embeddings import run_recipe_entry
             run = run_recipe_entry(folder / spec["config"], data_dir)
