@@ -108,7 +108,8 @@ def run_retest(folder: Path, recipe: dict, spec: dict, data_dir: str | None = No
     test = cli.trainer.test(cli.model, datamodule=cli.datamodule)[0]
     return {"config": f"{folder / source['config']} + " + " ".join(settings) + f" (the model of {spec['of']})",
             "dataset": _dataset_name(cli.datamodule), "metrics": {k: float(v) for k, v in test.items()},
-            "epochs": done["epochs"], "wall_seconds": round(time.perf_counter() - start, 1), "device": device_name(), "retest_of": spec["of"]}
+            "epochs": done["epochs"], "wall_seconds": round(time.perf_counter() - start, 1), "device": device_name(),
+            "retest_of": spec["of"]}
 
 
 def _load_results(path: Path) -> dict:
