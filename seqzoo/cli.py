@@ -172,8 +172,10 @@ def _reproduce(argv):
 
 def run_evaluate(name_or_path: str, dataset: str = "ptb", split: str = "test", data_dir: str | None = None,
                  trust_pickle: bool = False, revision: str | None = None, batch_size: int = 10,
-                 bptt: int = 35) -> dict:
-    """Perplexity of a checkpoint on one split: token-weighted over the whole split, ``<eos>`` included."""
+                 bptt: int = 35, src_lang: str | None = None, tgt_lang: str | None = None, beam_size: int = 5,
+                 length_penalty: float = 0.6) -> dict:
+    """A checkpoint on one split. Language models: perplexity, token-weighted over the whole split, ``<eos>``
+    included. Translation models (``src_lang`` and ``tgt_lang`` needed): BLEU and chrF with beam search."""
     from seqzoo.data.corpora import SPLITS, load_corpus
     from seqzoo.hub import PICKLE_SUFFIXES, from_pretrained, load_lightning_checkpoint
 
@@ -186,7 +188,13 @@ def run_evaluate(name_or_path: str, dataset: str = "ptb", split: str = "test", d
     else:
         model = from_pretrained(name_or_path, revision=revision, trust_pickle=trust_pickle)
     out = {"model": str(name_or_path), "dataset": dataset, "split": split}
-    if type(model).__name__ == "NGramLM":
+    if type(model).__name__ == "Seq2SeqNet":
+        if not (src_lang and tgt_lang):
+            raise ValueError(f"{name_or_path} is a translation model: pass --src-lang and --tgt-lang (e.g. de en)")
+        from seqzoo.models.seq2seq import evaluate_translation
+        out.update(src_lang=src_lang, tgt_lang=tgt_lang, **evaluate_translation(
+            model, dataset, split, src_lang, tgt_lang, data_dir, beam_size, length_penalty))
+    elif type(model).__name__ == "NGramLM":
         sents = [line.split() for line in load_corpus(dataset, data_dir, splits=(split,))[split]["text"]]
         out.update(perplexity=model.perplexity(sents), tokens=sum(len(s) + 1 for s in sents))  # + </s> each
     else:
@@ -217,13 +225,21 @@ def _evaluate(argv):
     p.add_argument("--revision", default=None, help="Hub branch, tag or commit sha (default: main)")
     p.add_argument("--batch-size", type=int, default=10, help="columns of the token stream (default: 10)")
     p.add_argument("--bptt", type=int, default=35, help="time steps per batch (default: 35)")
+    p.add_argument("--src-lang", default=None, help="translation models: source language, e.g. de")
+    p.add_argument("--tgt-lang", default=None, help="translation models: target language, e.g. en")
+    p.add_argument("--beam", type=int, default=5, help="translation models: beam size, 1 = greedy (default: 5)")
+    p.add_argument("--length-penalty", type=float, default=0.6, help="translation models: GNMT alpha (default: 0.6)")
     p.add_argument("--trust-pickle", action="store_true",
                    help="allow a Lightning .ckpt (a pickle; read with torch.load(weights_only=True))")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     a = p.parse_args(argv)
-    r = run_evaluate(a.model, a.dataset, a.split, a.data_dir, a.trust_pickle, a.revision, a.batch_size, a.bptt)
+    r = run_evaluate(a.model, a.dataset, a.split, a.data_dir, a.trust_pickle, a.revision, a.batch_size, a.bptt,
+                     a.src_lang, a.tgt_lang, a.beam, a.length_penalty)
     if a.json:
         print(json.dumps(r))
+    elif "bleu" in r:
+        print(f"{a.model} on {a.dataset} {r['split']} ({a.src_lang}->{a.tgt_lang}, beam {a.beam}): BLEU "
+              f"{r['bleu']:.2f}, chrF {r['chrf']:.2f} over {r['sentences']} sentences ({r['seconds']:.1f} s)")
     else:
         print(f"{a.model} on {a.dataset} {r['split']}: perplexity {r['perplexity']:.2f} over {r['tokens']} tokens "
               f"({r['seconds']:.1f} s)")

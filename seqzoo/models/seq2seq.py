@@ -403,6 +403,33 @@ class Seq2Seq(HubMixin, L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
 
+def evaluate_translation(net: Seq2SeqNet, dataset: str, split: str, src_lang: str, tgt_lang: str,
+                         data_dir: str | None = None, beam_size: int = 5, length_penalty: float = 0.6,
+                         batch_size: int = 128) -> dict:
+    """BLEU and chrF (sacreBLEU, points) and the per-token loss of a loaded translation network on one split of
+    a parallel corpus, scored exactly as the recipes' ``test_*`` metrics: the split read by
+    :class:`TranslationDataModule` with the network's own tokenizers (its normaliser, e.g. lower-casing, applied
+    to the references too), decoded by ``Trainer.test``."""
+    import tempfile
+
+    from seqzoo.data.translation import TranslationDataModule
+    model = Seq2Seq.from_net(net, beam_size=beam_size, length_penalty=length_penalty)
+    with tempfile.TemporaryDirectory() as tmp:
+        for side in ("src", "tgt"):
+            model.tokenizer(side).save(f"{tmp}/{side}_tokenizer.json")
+        dm = TranslationDataModule(dataset, src_lang, tgt_lang, data_dir, tokenizers=tmp, eval_batch_size=batch_size)
+    dm.setup()
+    if split not in dm.pairs:
+        raise ValueError(f"dataset {dataset!r} has no split {split!r}; available: {', '.join(dm.pairs)}")
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, devices=1)
+    loader = dm.val_dataloader() if split == "valid" else dm.test_dataloader() if split == "test" else \
+        dm._loader(split, False)
+    m = trainer.test(model, dataloaders=loader, verbose=False)[0]
+    return {"bleu": float(m["test_bleu"]), "chrf": float(m["test_chrf"]), "loss": float(m["test_loss"]),
+            "sentences": len(dm.pairs[split]), "beam_size": beam_size, "length_penalty": length_penalty}
+
+
 # -- command line: LightningCLI for translation and the recipe runner's hook --------------------------
 def translation_cli(args=None, run: bool = True):
     """LightningCLI over :class:`Seq2Seq` and :class:`TranslationDataModule`, vocabularies linked."""
