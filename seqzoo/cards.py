@@ -163,7 +163,7 @@ def card_metadata(model_name: str, config: dict, results_run: dict | None, datas
 
 def make_card(model_name: str, config: dict, results_run: dict | None, dataset: str | None,
               recipe_command: str | None, license: str = "apache-2.0", base_model: str | None = None,
-              family: str | None = None) -> str:
+              family: str | None = None, languages: tuple[str, str] | None = None) -> str:
     """Markdown model card with Hub front matter (library, license, datasets, tags, model-index).
 
     Args:
@@ -175,6 +175,7 @@ def make_card(model_name: str, config: dict, results_run: dict | None, dataset: 
         recipe_command: the exact command that trains it.
         family: the model family (``seq2seq``, ``tagger`` ...; see ``KINDS``); default: guessed from ``config``'s
             fields (:func:`family_of`).
+        languages: a translation model's (source, target) language codes, for its ``seqzoo evaluate`` command.
     """
     family = family or family_of(config)
     meta = card_metadata(model_name, config, results_run, dataset, license, base_model, family)
@@ -185,7 +186,9 @@ def make_card(model_name: str, config: dict, results_run: dict | None, dataset: 
               "tagger": "RNNTagger with .vocab, .tags", "classifier": "RNNClassifier with .vocab",
               "ctc": "CTCModel with .vocab, .labels", "window_lm": "WindowLM with .vocab"}.get(family,
                                                                                             "RNNLM with .vocab")
-    use = {"seq2seq": f"`seqzoo translate {model_name} --beam 5 < src.txt > hyp.txt`",
+    use = {"seq2seq": f"`seqzoo translate {model_name} --beam 5 < src.txt > hyp.txt`" + (
+               f"; scored on {dataset}'s test split: `seqzoo evaluate {model_name} --dataset {dataset} --src-lang "
+               f"{languages[0]} --tgt-lang {languages[1]} --beam 5 --json`" if languages and dataset else ""),
            "ngram": f"`seqzoo evaluate {model_name} --dataset {dataset or 'DATASET'} --json`",
            "rnn_lm": f"`seqzoo evaluate {model_name} --dataset {dataset or 'DATASET'} --json`",
            "window_lm": f"`seqzoo evaluate {model_name} --dataset {dataset or 'DATASET'} --json`"}.get(family)
@@ -259,6 +262,13 @@ def _model_args_from_recipe(config_path: Path) -> tuple[str | None, dict]:
     return family, {f.name: init[f.name] for f in fields(_import(FAMILIES[family][1])) if f.name in init}
 
 
+def _recipe_data(config_path: Path) -> dict:
+    """The ``data`` section of a LightningCLI YAML ({} for none)."""
+    if not config_path.is_file() or config_path.name == "recipe.yaml":
+        return {}
+    return (yaml.safe_load(config_path.read_text()) or {}).get("data") or {}
+
+
 def _ngram_args(recipe_dir: Path, run_name: str) -> dict:
     recipe = recipe_dir / "recipe.yaml"
     if not recipe.is_file():  # the run's recipe in this checkout
@@ -276,7 +286,7 @@ def card_for_run(recipe_dir: str | os.PathLike, run: dict, config: dict | None =
     if name is None:
         return None
     cfg = get_pretrained_cfg(name)
-    folder, family = Path(cfg.recipe).parent, None
+    folder, family, languages = Path(cfg.recipe).parent, None, None
     if Path(cfg.recipe).name == "recipe.yaml":  # an n-gram row of the recipe table
         args = config or _ngram_args(recipe_dir, run["name"])
         command = f"{run['config']} --data-dir DATA_DIR\n# or: seqzoo reproduce {folder} --only {run['name']} --data-dir DATA_DIR"
@@ -288,10 +298,13 @@ def card_for_run(recipe_dir: str | os.PathLike, run: dict, config: dict | None =
         candidates = [recipe_dir / Path(cfg.recipe).name, Path(__file__).resolve().parents[1] / cfg.recipe]
         recipe_family, recipe_args = _model_args_from_recipe(next((p for p in candidates if p.is_file()), candidates[0]))
         args, family = config or recipe_args, family or recipe_family
+        data = _recipe_data(next((p for p in candidates if p.is_file()), candidates[0]))
+        languages = (data["src_lang"], data["tgt_lang"]) if family == "seq2seq" and "src_lang" in data else None
         command = (f"seqzoo fit --config {cfg.recipe} --data.data_dir DATA_DIR\n"
                    f"# or, with the test run and results.json: seqzoo reproduce {folder} "
                    f"--only {run['name']} --data-dir DATA_DIR")
-    return name, make_card(name, args, run, run.get("dataset") or cfg.dataset, command, family=family)
+    return name, make_card(name, args, run, run.get("dataset") or cfg.dataset, command, family=family,
+                           languages=languages)
 
 
 def write_cards(recipe_dir: str | os.PathLike, out_dir: str | os.PathLike = "model_cards") -> list[Path]:

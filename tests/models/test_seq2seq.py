@@ -234,6 +234,8 @@ def test_history_records_each_epochs_own_bleu(tmp_path):
 
 def test_registered_pretrained_translation_model_matches_its_recipe():
     """``seq2seq_gru_bahdanau_256.multi30k_de_en`` names the config that trains it, with the same sizes."""
+    import json
+
     import yaml
     from dataclasses import asdict
 
@@ -243,3 +245,43 @@ def test_registered_pretrained_translation_model_matches_its_recipe():
     config = asdict(seqzoo.create_model("seq2seq_gru_bahdanau_256").config)
     assert {k: init[k] for k in config if k in init} == {k: config[k] for k in config if k in init}
     assert cfg.dataset == "multi30k" and cfg.hf_hub_id == "seqzoo/seq2seq_gru_bahdanau_256.multi30k_de_en"
+    # its card says how to score it, in the recipe's language direction
+    from seqzoo.cards import card_for_run
+    results = json.loads((REPO / "recipes" / "multi30k" / "results.json").read_text())
+    run = next(r for r in results["runs"] if r["name"] == Path(cfg.recipe).stem)
+    name, text = card_for_run(REPO / "recipes" / "multi30k", run)
+    assert name == "seq2seq_gru_bahdanau_256.multi30k_de_en"
+    assert f"`seqzoo evaluate {name} --dataset multi30k --src-lang de --tgt-lang en --beam 5 --json`" in text
+
+
+def test_evaluate_verb_scores_a_saved_translation_model(tmp_path, capsys):
+    """``seqzoo evaluate FOLDER --src-lang --tgt-lang`` gives the BLEU / chrF of translating the split and
+    scoring it with sacreBLEU directly; a translation model without languages or with a missing split fails."""
+    import json
+
+    from torchmetrics.text import CHRFScore, SacreBLEUScore
+
+    from seqzoo.cli import main, run_evaluate
+    L.seed_everything(0)
+    d = _synthetic(tmp_path / "data", "reverse", n_train=300)
+    dm = TranslationDataModule(str(d), "src", "tgt", tokenization="word", vocab_size=50, min_frequency=1,
+                               batch_size=32)
+    model = _model(dm)
+    _trainer(2, limit_val_batches=1).fit(model, datamodule=dm)
+    folder = seqzoo.save_pretrained(model, tmp_path / "model")
+    src, ref = (d / "test.src").read_text().splitlines(), (d / "test.tgt").read_text().splitlines()
+    hyp = [h[0] for h in model.translate(src, beam_size=3)]
+    bleu = float(SacreBLEUScore()(hyp, [[r] for r in ref])) * 100
+    chrf = float(CHRFScore()(hyp, [[r] for r in ref])) * 100
+    r = run_evaluate(str(folder), str(d), "test", src_lang="src", tgt_lang="tgt", beam_size=3)
+    assert r["bleu"] == pytest.approx(bleu, abs=1e-3) and r["chrf"] == pytest.approx(chrf, abs=1e-3)
+    assert 0 < r["bleu"] < 100 and r["sentences"] == len(ref) == 200
+    assert main(["evaluate", str(folder), "--dataset", str(d), "--src-lang", "src", "--tgt-lang", "tgt",
+                 "--beam", "3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["bleu"] == pytest.approx(bleu, abs=1e-3)
+    assert main(["evaluate", str(folder), "--dataset", str(d)]) != 0
+    assert "is a translation model: pass --src-lang and --tgt-lang" in capsys.readouterr().err
+    (d / "valid.src").unlink()
+    (d / "valid.tgt").unlink()
+    with pytest.raises(ValueError, match="has no split 'valid'; available: train, test"):
+        run_evaluate(str(folder), str(d), "valid", src_lang="src", tgt_lang="tgt")
