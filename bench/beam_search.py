@@ -1,16 +1,20 @@
 """Batched beam search (64 sentences x 5 beams in one batch) vs the same search run sentence by sentence.
 
     OMP_NUM_THREADS=1 python bench/beam_search.py [--batch 64] [--beam 5] [--max-len 40] [--repeats 3]
+    OMP_NUM_THREADS=1 python bench/beam_search.py --model FOLDER --src test.de   # a trained model, real text
 
-Both run :func:`seqzoo.decoding.beam_search` on the same random-init Bahdanau GRU (``seq2seq_gru_bahdanau``
-at a small size) and the same 64 source sentences of 5-25 tokens; the per-sentence baseline calls it once per
-sentence on the unpadded sentence. On a CPU the times are CPU seconds of this process (run it with one
+Both run :func:`seqzoo.decoding.beam_search` on the same model and the same 64 source sentences: by default a
+random-init Bahdanau GRU (``seq2seq_gru_bahdanau``, 256 units, vocab 8000) on random sentences of 5-25 tokens,
+which never emits ``<eos>``, so every hypothesis runs to ``--max-len``; with ``--model`` a trained seqzoo
+translation folder on the first lines of ``--src``, whose hypotheses end at their own lengths. The
+per-sentence baseline calls it once per sentence on the unpadded sentence (batched over the beams only). On a CPU the times are CPU seconds of this process (run it with one
 thread: ``OMP_NUM_THREADS=1``), on a GPU wall seconds. They alternate ``--repeats`` times and the medians
 are compared; the hypotheses must be identical. Writes bench/results/beam_search.json.
 """
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import platform
 import statistics
@@ -19,8 +23,9 @@ from pathlib import Path
 
 import torch
 
-from seqzoo.data.translation import BOS_ID, EOS_ID, PAD_ID
+from seqzoo.data.translation import BOS_ID, EOS_ID, PAD_ID, encode_source
 from seqzoo.decoding import beam_search
+from seqzoo.hub import from_pretrained
 from seqzoo.registry import create_model
 
 
@@ -60,6 +65,8 @@ def main(argv=None):
     p.add_argument("--vocab", type=int, default=8000, help="source and target vocab (default: 8000)")
     p.add_argument("--hidden", type=int, default=256, help="hidden size (default: 256)")
     p.add_argument("--repeats", type=int, default=3, help="alternating runs of each (default: 3)")
+    p.add_argument("--model", default=None, help="a trained seqzoo translation folder (default: random init)")
+    p.add_argument("--src", default=None, help="with --model: source text, one sentence per line (.gz too)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "beam_search.json"))
     p.add_argument("--only", choices=["batched", "per_sentence"], default=None,
@@ -67,12 +74,22 @@ def main(argv=None):
     a = p.parse_args(argv)
 
     torch.manual_seed(0)
-    net = create_model("seq2seq_gru_bahdanau", vocab_size=a.vocab, embedding_size=a.hidden // 2,
-                       hidden_size=a.hidden, dropout=0.0).to(a.device).eval()
-    lengths = torch.randint(5, 26, (a.batch,))
-    src = torch.full((a.batch, int(lengths.max())), PAD_ID, dtype=torch.long)
-    for i, n in enumerate(lengths.tolist()):
-        src[i, :n] = torch.randint(4, a.vocab, (n,))
+    if a.model:
+        if not a.src:
+            p.error("--model needs --src")
+        net = from_pretrained(a.model).to(a.device).eval()
+        with (gzip.open if a.src.endswith(".gz") else open)(a.src, "rt", encoding="utf-8") as f:
+            lines = [t for t in f.read().splitlines() if t.strip()][:a.batch]
+        ids = encode_source(net.src_tokenizer, lines)
+        a.vocab, a.hidden = net.config.tgt_vocab_size, net.config.hidden_size
+    else:
+        net = create_model("seq2seq_gru_bahdanau", vocab_size=a.vocab, embedding_size=a.hidden // 2,
+                           hidden_size=a.hidden, dropout=0.0).to(a.device).eval()
+        ids = [torch.randint(4, a.vocab, (n,)).tolist() for n in torch.randint(5, 26, (a.batch,)).tolist()]
+    lengths = torch.tensor([len(x) for x in ids])
+    src = torch.full((len(ids), int(lengths.max())), PAD_ID, dtype=torch.long)
+    for i, x in enumerate(ids):
+        src[i, :len(x)] = torch.tensor(x)
     src, lengths = src.to(a.device), lengths.to(a.device)
     args = (net, src, lengths, a.beam, a.max_len, a.alpha)
     if a.only:
@@ -90,16 +107,16 @@ def main(argv=None):
     same = [h[0].tokens for h in out_b] == [h[0].tokens for h in out_s]
     med = {k: statistics.median(v) for k, v in times.items()}
     steps = max(len(h[0].tokens) for h in out_b)
-    result = {"batch": a.batch, "beam": a.beam, "max_len": a.max_len, "vocab": a.vocab, "hidden": a.hidden,
-              "model": "seq2seq_gru_bahdanau (random init)",
+    result = {"batch": len(ids), "beam": a.beam, "max_len": a.max_len, "vocab": a.vocab, "hidden": a.hidden,
+              "model": f"{a.model} on {a.src}" if a.model else "seq2seq_gru_bahdanau (random init)",
               "clock": "wall" if a.device.startswith("cuda") else "cpu process time",
               "seconds": med, "all_seconds": times,
               "speedup": med["per_sentence"] / med["batched"], "sentences_per_second":
-              {k: a.batch / v for k, v in med.items()}, "longest_hypothesis": steps, "identical_hypotheses": same,
+              {k: len(ids) / v for k, v in med.items()}, "longest_hypothesis": steps, "identical_hypotheses": same,
               "device": torch.cuda.get_device_name(0) if a.device.startswith("cuda") else
               f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
               "torch": torch.__version__}
-    print(f"batched beam search: {med['batched']:.3f} s for {a.batch} sentences; per sentence: "
+    print(f"batched beam search: {med['batched']:.3f} s for {len(ids)} sentences; per sentence: "
           f"{med['per_sentence']:.3f} s; speed-up {result['speedup']:.1f}x; identical hypotheses: {same}")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
