@@ -163,13 +163,10 @@ def beam_search(step_fn: StepFn, state, start, eos_id: int, beam_size: int = 5, 
     for _ in range(max_len):
         log_probs, state = step_fn(tokens.view(-1, 1), state)
         scores = scores.to(log_probs.dtype)
-        m, w = len(live), min(2 * k, log_probs.shape[-1])
-        # a sentence's best 2K continuations lie within each beam's own best 2K tokens: rank those (m, K * 2K)
-        # instead of all (m, K * V); one fewer pass over the vocabulary
-        row_s, row_t = log_probs.topk(w, dim=1)
-        cand = (scores.view(m * k, 1) + row_s).view(m, k * w)
-        top_s, top_j = cand.topk(min(2 * k, k * w), dim=1)  # (m, 2K), best first
-        beam, tok = top_j // w, row_t.view(m, k * w).gather(1, top_j)
+        v, m = log_probs.shape[-1], len(live)
+        cand = (scores.view(m * k, 1) + log_probs).view(m, k * v)
+        top_s, top_i = cand.topk(min(2 * k, k * v), dim=1)  # (m, 2K), best first
+        beam, tok = top_i // v, top_i % v
         is_eos = tok == eos_id
         ends = (is_eos[:, :k] & torch.isfinite(top_s[:, :k])).nonzero().tolist()
         if ends:
