@@ -475,9 +475,11 @@ def seq2seq_lstm_luong_dot(pretrained=False, **kwargs):
     return _create(dict(cell="lstm", attention="luong_dot", num_layers=2), **kwargs)
 
 
-@register_model(pretrained={"multi30k_de_en": PretrainedCfg(
-    hf_hub_id="seqzoo/seq2seq_gru_bahdanau_256.multi30k_de_en", dataset="multi30k",
-    recipe="recipes/multi30k/gru_bahdanau_de_en_cpu_15ep.yaml")})
+@register_model(pretrained={
+    "multi30k_de_en": PretrainedCfg(hf_hub_id="seqzoo/seq2seq_gru_bahdanau_256.multi30k_de_en", dataset="multi30k",
+                                    recipe="recipes/multi30k/gru_bahdanau_de_en_cpu_15ep.yaml"),
+    "multi30k_en_de": PretrainedCfg(hf_hub_id="seqzoo/seq2seq_gru_bahdanau_256.multi30k_en_de", dataset="multi30k",
+                                    recipe="recipes/multi30k/gru_bahdanau_en_de_cpu.yaml")})
 def seq2seq_gru_bahdanau_256(pretrained=False, **kwargs):
     """The CPU-sized Bahdanau model of recipes/multi30k: 256-wide embeddings and states (a 2 x 128 bi-GRU encoder),
     dropout 0.3, a joint 8k BPE vocabulary."""

@@ -232,26 +232,31 @@ def test_history_records_each_epochs_own_bleu(tmp_path):
     assert [h["valid_bleu"] for h in history.epochs] == pytest.approx(seen)
 
 
-def test_registered_pretrained_translation_model_matches_its_recipe():
-    """``seq2seq_gru_bahdanau_256.multi30k_de_en`` names the config that trains it, with the same sizes."""
+@pytest.mark.parametrize("src,tgt", [("de", "en"), ("en", "de")])
+def test_registered_pretrained_translation_model_matches_its_recipe(src, tgt):
+    """``seq2seq_gru_bahdanau_256.multi30k_<src>_<tgt>`` names the config that trains it, with the same sizes and
+    languages, and its card says how to score it in that direction."""
     import json
 
     import yaml
     from dataclasses import asdict
 
+    from seqzoo.cards import card_for_run
     from seqzoo.registry import get_pretrained_cfg
-    cfg = get_pretrained_cfg("seq2seq_gru_bahdanau_256.multi30k_de_en")
-    init = yaml.safe_load((REPO / cfg.recipe).read_text())["model"]["init_args"]
+    name = f"seq2seq_gru_bahdanau_256.multi30k_{src}_{tgt}"
+    cfg = get_pretrained_cfg(name)
+    recipe = yaml.safe_load((REPO / cfg.recipe).read_text())
+    init = recipe["model"]["init_args"]
     config = asdict(seqzoo.create_model("seq2seq_gru_bahdanau_256").config)
     assert {k: init[k] for k in config if k in init} == {k: config[k] for k in config if k in init}
-    assert cfg.dataset == "multi30k" and cfg.hf_hub_id == "seqzoo/seq2seq_gru_bahdanau_256.multi30k_de_en"
-    # its card says how to score it, in the recipe's language direction
-    from seqzoo.cards import card_for_run
+    assert (recipe["data"]["src_lang"], recipe["data"]["tgt_lang"]) == (src, tgt)
+    assert cfg.dataset == "multi30k" and cfg.hf_hub_id == f"seqzoo/{name}"
     results = json.loads((REPO / "recipes" / "multi30k" / "results.json").read_text())
     run = next(r for r in results["runs"] if r["name"] == Path(cfg.recipe).stem)
-    name, text = card_for_run(REPO / "recipes" / "multi30k", run)
-    assert name == "seq2seq_gru_bahdanau_256.multi30k_de_en"
-    assert f"`seqzoo evaluate {name} --dataset multi30k --src-lang de --tgt-lang en --beam 5 --json`" in text
+    card_name, text = card_for_run(REPO / "recipes" / "multi30k", run)
+    assert card_name == name
+    assert f"`seqzoo evaluate {name} --dataset multi30k --src-lang {src} --tgt-lang {tgt} --beam 5 --json`" in text
+    assert f"value: {run['metrics']['test_bleu']:.2f}" in text
 
 
 def test_evaluate_verb_scores_a_saved_translation_model(tmp_path, capsys):
