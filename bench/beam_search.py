@@ -7,9 +7,10 @@ Both run :func:`seqzoo.decoding.beam_search` on the same model and the same 64 s
 random-init Bahdanau GRU (``seq2seq_gru_bahdanau``, 256 units, vocab 8000) on random sentences of 5-25 tokens,
 which never emits ``<eos>``, so every hypothesis runs to ``--max-len``; with ``--model`` a trained seqzoo
 translation folder on the first lines of ``--src``, whose hypotheses end at their own lengths. The
-per-sentence baseline calls it once per sentence on the unpadded sentence (batched over the beams only). On a CPU the times are CPU seconds of this process (run it with one
-thread: ``OMP_NUM_THREADS=1``), on a GPU wall seconds. They alternate ``--repeats`` times and the medians
-are compared; the hypotheses must be identical. Writes bench/results/beam_search.json.
+per-sentence baseline calls it once per sentence on the unpadded sentence (batched over the beams only).
+On a CPU the times are CPU seconds of this process (run it with one thread: ``OMP_NUM_THREADS=1``), on a
+GPU wall seconds. They alternate ``--repeats`` times and the medians are compared; the hypotheses must be
+identical. Writes ``--out`` (default: bench/results/beam_search.json).
 """
 from __future__ import annotations
 

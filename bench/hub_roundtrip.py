@@ -34,14 +34,22 @@ from seqzoo.recipes import device_name
 out = Path("recipes") / a.dataset / "hub_roundtrip.json"
 old = json.loads(out.read_text()) if out.exists() else {"runs": []}
 runs = old["runs"] if "runs" in old else [old]  # the first round trip was written as one object
+
+
+def evaluate(model):
+    return run_evaluate(model, a.dataset, "test", a.data_dir, src_lang=a.langs[0], tgt_lang=a.langs[1])
+
+
+def scores(r):  # what must survive the round trip: everything but the model's name and the time taken
+    return {k: v for k, v in r.items() if k not in ("model", "seconds")}
+
+
 for folder, repo in zip(a.pairs[::2], a.pairs[1::2]):
-    evaluate = lambda m: run_evaluate(m, a.dataset, "test", a.data_dir, src_lang=a.langs[0], tgt_lang=a.langs[1])
     local = evaluate(folder)
     t = time.perf_counter()
     info = run_push(folder, repo)
     push_s = time.perf_counter() - t
     pulled = evaluate(f"hf-hub:{repo}")
-    scores = lambda r: {k: v for k, v in r.items() if k not in ("model", "seconds")}
     run = {"repo_id": repo, "command": "python " + " ".join(sys.argv), "local": local, "pulled": pulled,
            "identical": scores(local) == scores(pulled), "push_seconds": round(push_s, 2), "commit": info.oid,
            "device": device_name()}

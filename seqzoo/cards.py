@@ -249,24 +249,29 @@ def _pretrained_names_by_run() -> dict[tuple[str, str], str]:
     return out
 
 
-def _model_args_from_recipe(config_path: Path) -> tuple[str | None, dict]:
-    """(family, ``model.init_args`` of a LightningCLI YAML, only its family's config fields)."""
+def _read_config(config_path: Path) -> dict:
+    """A LightningCLI YAML as a dict ({} for a missing file or a recipe table's recipe.yaml)."""
     if not config_path.is_file() or config_path.name == "recipe.yaml":
+        return {}
+    return yaml.safe_load(config_path.read_text()) or {}
+
+
+def _model_args(config: dict) -> tuple[str | None, dict]:
+    """(family, ``model.init_args`` of a loaded LightningCLI YAML, only its family's config fields)."""
+    if not config:
         return None, {}
     from dataclasses import fields
 
     from seqzoo.hub import FAMILIES, TASK_FAMILIES, _import
-    model = (yaml.safe_load(config_path.read_text()) or {}).get("model") or {}
+    model = config.get("model") or {}
     family = TASK_FAMILIES.get(model.get("class_path", "seqzoo.models.rnn_lm.RNNLanguageModel"), "rnn_lm")
     init = model.get("init_args") or {}
     return family, {f.name: init[f.name] for f in fields(_import(FAMILIES[family][1])) if f.name in init}
 
 
-def _recipe_data(config_path: Path) -> dict:
-    """The ``data`` section of a LightningCLI YAML ({} for none)."""
-    if not config_path.is_file() or config_path.name == "recipe.yaml":
-        return {}
-    return (yaml.safe_load(config_path.read_text()) or {}).get("data") or {}
+def _model_args_from_recipe(config_path: Path) -> tuple[str | None, dict]:
+    """(family, ``model.init_args`` of a LightningCLI YAML, only its family's config fields)."""
+    return _model_args(_read_config(config_path))
 
 
 def _ngram_args(recipe_dir: Path, run_name: str) -> dict:
@@ -296,9 +301,10 @@ def card_for_run(recipe_dir: str | os.PathLike, run: dict, config: dict | None =
             saved = json.loads(exported.read_text())
             config, family = saved["model_args"], saved.get("family")
         candidates = [recipe_dir / Path(cfg.recipe).name, Path(__file__).resolve().parents[1] / cfg.recipe]
-        recipe_family, recipe_args = _model_args_from_recipe(next((p for p in candidates if p.is_file()), candidates[0]))
+        recipe = _read_config(next((p for p in candidates if p.is_file()), candidates[0]))
+        recipe_family, recipe_args = _model_args(recipe)
         args, family = config or recipe_args, family or recipe_family
-        data = _recipe_data(next((p for p in candidates if p.is_file()), candidates[0]))
+        data = recipe.get("data") or {}
         languages = (data["src_lang"], data["tgt_lang"]) if family == "seq2seq" and "src_lang" in data else None
         command = (f"seqzoo fit --config {cfg.recipe} --data.data_dir DATA_DIR\n"
                    f"# or, with the test run and results.json: seqzoo reproduce {folder} "

@@ -418,13 +418,9 @@ def evaluate_translation(net: Seq2SeqNet, dataset: str, split: str, src_lang: st
         for side in ("src", "tgt"):
             model.tokenizer(side).save(f"{tmp}/{side}_tokenizer.json")
         dm = TranslationDataModule(dataset, src_lang, tgt_lang, data_dir, tokenizers=tmp, eval_batch_size=batch_size)
-    dm.setup()
-    if split not in dm.pairs:
-        raise ValueError(f"dataset {dataset!r} has no split {split!r}; available: {', '.join(dm.pairs)}")
+    loader = dm._loader(split, False)  # in evaluation order; a missing split is a one-line error there
     trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, devices=1)
-    loader = dm.val_dataloader() if split == "valid" else dm.test_dataloader() if split == "test" else \
-        dm._loader(split, False)
     m = trainer.test(model, dataloaders=loader, verbose=False)[0]
     return {"bleu": float(m["test_bleu"]), "chrf": float(m["test_chrf"]), "loss": float(m["test_loss"]),
             "sentences": len(dm.pairs[split]), "beam_size": beam_size, "length_penalty": length_penalty}
