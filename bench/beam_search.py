@@ -15,6 +15,7 @@ identical. Writes ``--out`` (default: bench/results/beam_search.json).
 from __future__ import annotations
 
 import argparse
+import copy
 import gzip
 import json
 import platform
@@ -105,7 +106,12 @@ def main(argv=None):
             ts, out_s = timed(per_sentence, *args)
             times["batched"].append(tb)
             times["per_sentence"].append(ts)
-    same = [h[0].tokens for h in out_b] == [h[0].tokens for h in out_s]
+    agree = [b[0].tokens == s[0].tokens for b, s in zip(out_b, out_s)]
+    same, same64 = all(agree), None
+    if not same:  # float32 products of 320 rows and of 5 can round differently (GPU kernels); float64 settles it
+        with torch.inference_mode():
+            args64 = (copy.deepcopy(net).double(), *args[1:])
+            same64 = [h[0].tokens for h in batched(*args64)] == [h[0].tokens for h in per_sentence(*args64)]
     med = {k: statistics.median(v) for k, v in times.items()}
     steps = max(len(h[0].tokens) for h in out_b)
     result = {"batch": len(ids), "beam": a.beam, "max_len": a.max_len, "vocab": a.vocab, "hidden": a.hidden,
@@ -114,15 +120,17 @@ def main(argv=None):
               "seconds": med, "all_seconds": times,
               "speedup": med["per_sentence"] / med["batched"], "sentences_per_second":
               {k: len(ids) / v for k, v in med.items()}, "longest_hypothesis": steps, "identical_hypotheses": same,
+              "identical_sentences": sum(agree), "identical_in_float64": same64,
               "device": torch.cuda.get_device_name(0) if a.device.startswith("cuda") else
               f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
               "torch": torch.__version__}
     print(f"batched beam search: {med['batched']:.3f} s for {len(ids)} sentences; per sentence: "
-          f"{med['per_sentence']:.3f} s; speed-up {result['speedup']:.1f}x; identical hypotheses: {same}")
+          f"{med['per_sentence']:.3f} s; speed-up {result['speedup']:.1f}x; identical hypotheses: "
+          f"{sum(agree)} of {len(agree)}" + ("" if same else f" (float64: {'all' if same64 else 'not all'})"))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
-    if not same:
-        raise SystemExit("batched and per-sentence beam search disagree")
+    if not same and not same64:
+        raise SystemExit("batched and per-sentence beam search disagree, in float64 too")
 
 
 if __name__ == "__main__":
