@@ -127,11 +127,7 @@ def _metric_values(results_run: dict | None, family: str = "rnn_lm") -> dict[str
     """``{"test_perplexity": ...}``: the run's metrics that this family reports, valid and test."""
     m = (results_run or {}).get("metrics") or {}
     keys = [f"{split}_{metric}" for metric in KINDS[family][2] for split, _ in _SPLITS]
-    values = {k: float(m[k]) for k in keys if m.get(k) is not None}
-    tests = [k for k in values if k.startswith("test_")]
-    if tests and all(values.get("valid_" + k[5:]) == values[k] for k in tests):  # the test loader served dev
-        values = {k: v for k, v in values.items() if not k.startswith("test_")}  # (SST-2): report it once
-    return values
+    return {k: float(m[k]) for k in keys if m.get(k) is not None}
 
 
 def card_metadata(model_name: str, config: dict, results_run: dict | None, dataset: str | None,

@@ -52,8 +52,8 @@ History = _history_callback
 
 
 def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: list[str] | None = None) -> dict:
-    """Train with a LightningCLI config, test the final model, save it as a seqzoo checkpoint folder
-    (``<log_dir>/seqzoo``); one results.json run (without name)."""
+    """Train with a LightningCLI config, test the final model (unless the datamodule's ``test_is_valid``), save
+    it as a seqzoo checkpoint folder (``<log_dir>/seqzoo``); one results.json run (without name)."""
     from seqzoo.cli import _lightning_cli
 
     args = ["--config", str(config)] + (["--data.data_dir", data_dir] if data_dir else []) + list(overrides or [])
@@ -62,7 +62,10 @@ def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: l
     cli = _lightning_cli(args, run=False)
     cli.trainer.callbacks.append(history)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    test = cli.trainer.test(cli.model, datamodule=cli.datamodule)[0]
+    # a datamodule whose test loader serves the validation split (SST-2: GLUE's test labels are private) is
+    # not tested again: its score is the last epoch's valid_*, and no test_* copy of it is recorded
+    test_is_valid = getattr(cli.datamodule, "test_is_valid", False)
+    test = {} if test_is_valid else cli.trainer.test(cli.model, datamodule=cli.datamodule)[0]
     wall = time.perf_counter() - start
     export = None
     if cli.trainer.is_global_zero:  # the trained model as a seqzoo checkpoint folder (safetensors + vocabularies)

@@ -453,10 +453,10 @@ def test_a_task_class_wraps_a_pretrained_network(tmp_path):
 
 
 def test_card_without_an_export_takes_the_family_from_the_recipe_class_path():
-    """No exported folder: the recipe YAML names ClassifierTask, so the card is a classifier's (not an LM's), and
-    SST-2's test loader serves dev (test == valid), so the accuracy is reported once, as validation."""
+    """No exported folder: the recipe YAML names ClassifierTask, so the card is a classifier's (not an LM's); a
+    run with valid metrics only (SST-2) gets a validation row only."""
     from seqzoo.cards import card_for_run
-    m = {"valid_accuracy": 0.8, "valid_loss": 0.4, "test_accuracy": 0.8, "test_loss": 0.4}
+    m = {"valid_accuracy": 0.8, "valid_loss": 0.4}
     run = {"name": "bilstm_max_glove", "dataset": "sst2", "epochs": 1, "wall_seconds": 1.0, "device": "cpu",
            "metrics": m}
     name, text = card_for_run(Path("recipes/sst2"), run)

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import lightning as L
 import pytest
 import torch
@@ -7,6 +9,8 @@ from torch.utils.data import DataLoader
 from seqzoo.data.classification import ClassificationDataModule
 from seqzoo.models.classifier import (POOLINGS, AttentionPooling, ClassifierConfig, ClassifierTask, RNNClassifier,
                                       masked_max, masked_mean)
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _quiet_trainer(**kw):
@@ -113,3 +117,34 @@ def test_registered_variants_forward_backward(name):
     assert logits.shape == (3, 2)
     logits.sum().backward()
     assert all(p.grad is not None for p in m.parameters())
+
+
+def test_reproduce_records_dev_accuracy_once(tmp_path):
+    """SST-2's test loader serves dev (GLUE's test labels are private): a recipe run records the dev score as
+    valid_* only, with no test_* copy of it, and its model card reports it once, as validation."""
+    import json
+
+    import yaml
+
+    from seqzoo.cards import card_for_run
+    from seqzoo.cli import main
+    rows = "sentence\tlabel\n" + "".join(f"{s} \t1\n" for s in POS) + "".join(f"{s} \t0\n" for s in NEG)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.tsv").write_text(rows)
+    (data / "dev.tsv").write_text(rows)
+    folder = tmp_path / "recipe"
+    folder.mkdir()
+    config = yaml.safe_load((REPO / "recipes" / "sst2" / "bilstm_max_glove.yaml").read_text())
+    config["trainer"] = {"max_epochs": 2, "enable_progress_bar": False, "default_root_dir": str(tmp_path / "runs")}
+    config["model"]["init_args"].update(embedding_size=8, hidden_size=8)
+    config["data"] = {"dataset": str(data), "batch_size": 4}
+    (folder / "bilstm_max_glove.yaml").write_text(yaml.safe_dump(config))
+    (folder / "recipe.yaml").write_text(yaml.safe_dump({"title": "t", "metrics": ["valid_accuracy"], "runs": [
+        {"name": "bilstm_max_glove", "config": "bilstm_max_glove.yaml"}]}))
+    assert main(["reproduce", str(folder)]) == 0
+    run = json.loads((folder / "results.json").read_text())["runs"][0]
+    assert set(run["metrics"]) == {"valid_loss", "valid_accuracy"} and run["epochs"] == 2
+    assert run["metrics"]["valid_accuracy"] == run["history"][-1]["valid_accuracy"]
+    text = card_for_run(REPO / "recipes" / "sst2", {**run, "name": "bilstm_max_glove"})[1]
+    assert "| validation | 0.5" in text and "| test |" not in text
