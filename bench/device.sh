@@ -52,7 +52,7 @@ run)
     timeout 180 python3 bench/beam_search.py --out "$OUT/beam_search_gpu.json" || echo "beam bench failed: $?"
     echo "== multi30k: the 512-unit Bahdanau model (20 epochs), beam 5 and greedy"
     # extra arguments go to LightningCLI (e.g. --trainer.max_steps 2 for a dry run on a CPU)
-    timeout "${TRAIN_SECONDS:-330}" python3 -m seqzoo.cli reproduce recipes/multi30k \
+    timeout "${TRAIN_SECONDS:-400}" python3 -m seqzoo.cli reproduce recipes/multi30k \
         --only gru_bahdanau_de_en gru_bahdanau_de_en_greedy -- "$@" || echo "multi30k run failed or cut: $?"
     cp recipes/multi30k/results.json "$OUT/multi30k_results.json"
     ls -la "$OUT"
