@@ -19,7 +19,6 @@ References:
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -296,7 +295,8 @@ def translate_main(argv=None) -> int:
         if not isinstance(net, Seq2SeqNet):
             raise ValueError(f"{a.checkpoint} is a {type(net).__name__}, not a translation model (Seq2SeqNet)")
         model = Seq2Seq.from_net(net.to(a.device))
-    lines = [line.rstrip("\r\n") for line in sys.stdin]
+    from seqzoo.data.corpora import read_stdin_lines
+    lines = read_stdin_lines()
     outs = model.translate(lines, beam_size=a.beam, length_penalty=a.length_penalty, n_best=a.n_best,
                            batch_size=a.batch_size, max_len=a.max_len)
     for hyps in outs:

@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     if not isinstance(net, Seq2SeqNet):
         sys.exit(f"error: {a.checkpoint} is a {type(net).__name__}, not a translation model")
     try:
-        out = write_heatmaps(net.eval(), sys.stdin.read().splitlines(), a.out_dir, a.beam, a.length_penalty)
+        from seqzoo.data.corpora import read_stdin_lines
+        out = write_heatmaps(net.eval(), read_stdin_lines(), a.out_dir, a.beam, a.length_penalty)
     except ValueError as e:
         sys.exit(f"error: {e}")
     print(f"wrote {out}")

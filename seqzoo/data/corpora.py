@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["CORPORA", "Corpus", "load_corpus", "resolve_data_dir", "check_text_file", "SPLITS"]
+__all__ = ["CORPORA", "Corpus", "load_corpus", "resolve_data_dir", "check_text_file", "read_stdin_lines", "SPLITS"]
 
 SPLITS = ("train", "valid", "test")
 
@@ -69,6 +70,23 @@ def check_text_file(path: str | os.PathLike) -> None:
                 line.decode("utf-8")
             except UnicodeDecodeError as e:
                 raise ValueError(f"corpus file is not UTF-8: {p} (line {line_no}, byte {e.start})") from None
+
+
+def read_stdin_lines(stream=None) -> list[str]:
+    """The lines of ``stream`` (default: standard input), line ends dropped. Bytes that are not UTF-8 are one
+    clear error naming the line, not surrogates (what Python's stdin makes of them under a C locale) that
+    would fail later, far from their cause."""
+    if stream is None:  # the bytes under sys.stdin where there are any, so each line is decoded on its own
+        stream = getattr(sys.stdin, "buffer", sys.stdin)
+    out: list[str] = []
+    try:
+        for line in stream:
+            line = line.decode("utf-8") if isinstance(line, bytes) else line
+            line.encode("utf-8")  # surrogates from undecodable bytes raise here
+            out.append(line.rstrip("\r\n"))
+    except (UnicodeDecodeError, UnicodeEncodeError) as e:
+        raise ValueError(f"standard input is not UTF-8 text (line {len(out) + 1}, position {e.start})") from None
+    return out
 
 
 def _offline() -> bool:
