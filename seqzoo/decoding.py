@@ -250,6 +250,8 @@ def generate_main(argv=None) -> int:
     p.add_argument("--trust-pickle", action="store_true",
                    help="allow a Lightning .ckpt (a pickle; read with torch.load(weights_only=True))")
     a = p.parse_args(argv)
+    if a.num_samples < 1:
+        raise ValueError(f"--num-samples must be >= 1, got {a.num_samples}")
     from seqzoo import hub
     if str(a.checkpoint).endswith(".ckpt"):
         lm = hub.load_lightning_checkpoint(a.checkpoint, a.trust_pickle, data_dir=a.data_dir, require_vocab=True)
@@ -283,6 +285,10 @@ def translate_main(argv=None) -> int:
     p.add_argument("--trust-pickle", action="store_true",
                    help="required for a Lightning .ckpt: it is a pickle (read with torch.load(weights_only=True))")
     a = p.parse_args(argv)
+    for flag, value in (("--beam", a.beam), ("--n-best", a.n_best), ("--batch-size", a.batch_size),
+                        ("--max-len", a.max_len)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be >= 1, got {value}")
     from seqzoo.hub import PICKLE_SUFFIXES, from_pretrained
     from seqzoo.models.seq2seq import Seq2Seq, Seq2SeqNet
     if str(a.checkpoint).endswith(PICKLE_SUFFIXES):

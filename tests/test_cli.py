@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from seqzoo.cli import main
+from tiny_models import tiny_model
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = ["--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false", "--trainer.logger", "false",
@@ -136,3 +137,49 @@ def test_ngram_stupid_backoff_has_no_perplexity(tiny_corpus, capsys):
     assert main(["ngram", "--dataset", str(tiny_corpus), "--smoothing", "stupid"]) == 1
     err = capsys.readouterr().err  # datasets' progress bars may come first; the error is one line, no traceback
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("seqzoo ngram: error: stupid backoff")
+
+
+def test_stdin_that_is_not_utf8_is_one_clear_error(tmp_path, monkeypatch):
+    """translate and heatmaps read stdin's bytes line by line: a bad byte names its line, whether Python's
+    stdin would decode strictly or (C locale) into surrogates that fail later inside the tokenizer."""
+    import io
+
+    from seqzoo.data.corpora import read_stdin_lines
+    from seqzoo.decoding import translate_main
+    from seqzoo.heatmaps import main as heatmaps_main
+    raw = "der Hund\n".encode() + b"\xff\xfe kaputt\r\nok\n"
+    for errors in ("strict", "surrogateescape"):
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", errors=errors))
+        with pytest.raises(ValueError, match=r"^standard input is not UTF-8 text \(line 2, position 0\)$"):
+            read_stdin_lines()
+    assert read_stdin_lines(io.BytesIO("é\r\n\nb".encode())) == ["é", "", "b"]
+    assert read_stdin_lines(io.StringIO("a\nb\n")) == ["a", "b"]
+    folder = tiny_model("seq2seq_gru_bahdanau").save_pretrained(tmp_path / "s2s")
+    for verb in (translate_main, lambda argv: heatmaps_main(argv[:1] + [str(tmp_path / "out")] + argv[1:])):
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8",
+                                                          errors="surrogateescape"))
+        with pytest.raises((ValueError, SystemExit), match="line 2"):
+            verb([str(folder), "--beam", "2"])
+    assert not (tmp_path / "out").exists()
+
+
+def test_translate_and_generate_reject_bad_numbers(tmp_path, monkeypatch):
+    """A zero beam / batch / length was silently replaced by the default (or crashed in range()); each is now
+    an error naming the flag, and the Python API names its argument."""
+    import io
+
+    from seqzoo.decoding import generate_main, translate_main
+    from seqzoo.models.seq2seq import Seq2Seq
+    folder = tiny_model("seq2seq_gru_bahdanau").save_pretrained(tmp_path / "s2s")
+    for flag in ("--beam", "--n-best", "--batch-size", "--max-len"):
+        monkeypatch.setattr("sys.stdin", io.StringIO("the cat\n"))
+        with pytest.raises(ValueError, match=f"^{flag} must be >= 1, got 0$"):
+            translate_main([str(folder), flag, "0"])
+    model = Seq2Seq.from_net(tiny_model("seq2seq_gru_bahdanau"))
+    for kw in ("beam_size", "batch_size", "max_len"):
+        with pytest.raises(ValueError, match=f"^{kw} must be >= 1, got 0$"):
+            model.translate(["the cat"], **{kw: 0})
+    assert len(model.translate(["the cat"], beam_size=2, max_len=3)[0][0].split()) <= 3
+    lm = tiny_model("lstm_lm_2x200").save_pretrained(tmp_path / "lm")
+    with pytest.raises(ValueError, match="^--num-samples must be >= 1, got 0$"):
+        generate_main([str(lm), "--num-samples", "0"])

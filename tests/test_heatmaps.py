@@ -36,26 +36,3 @@ def test_no_attention_and_no_input_are_clear_errors(tmp_path, monkeypatch, capsy
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO("the dog sat\n"))
     main([str(folder), str(tmp_path / "out"), "--beam", "2"])
     assert (tmp_path / "out" / "attention_1.png").is_file()
-
-
-def test_stdin_that_is_not_utf8_is_one_clear_error(tmp_path, monkeypatch):
-    """translate and heatmaps read stdin's bytes line by line: a bad byte names its line, whether Python's
-    stdin would decode strictly or (C locale) into surrogates that fail later inside the tokenizer."""
-    import io
-
-    from seqzoo.data.corpora import read_stdin_lines
-    from seqzoo.decoding import translate_main
-    raw = "der Hund\n".encode() + b"\xff\xfe kaputt\r\nok\n"
-    for errors in ("strict", "surrogateescape"):
-        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", errors=errors))
-        with pytest.raises(ValueError, match=r"^standard input is not UTF-8 text \(line 2, position 0\)$"):
-            read_stdin_lines()
-    assert read_stdin_lines(io.BytesIO("é\r\n\nb".encode())) == ["é", "", "b"]
-    assert read_stdin_lines(io.StringIO("a\nb\n")) == ["a", "b"]
-    folder = tiny_model("seq2seq_gru_bahdanau").save_pretrained(tmp_path / "s2s")
-    for verb in (translate_main, lambda argv: main(argv[:1] + [str(tmp_path / "out")] + argv[1:])):
-        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8",
-                                                          errors="surrogateescape"))
-        with pytest.raises((ValueError, SystemExit), match="line 2"):
-            verb([str(folder), "--beam", "2"])
-    assert not (tmp_path / "out").exists()

@@ -294,6 +294,9 @@ class Seq2Seq(HubMixin, L.LightningModule):
     def translate(self, texts: list[str], beam_size: int | None = None, length_penalty: float | None = None,
                   n_best: int = 1, batch_size: int = 64, max_len: int | None = None) -> list[list[str]]:
         """Source sentences -> ``n_best`` detokenised translations each (empty input -> empty output)."""
+        for name, value in (("beam_size", beam_size), ("batch_size", batch_size), ("max_len", max_len)):
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
         was_training, src_tok, tgt_tok = self.training, self.tokenizer("src"), self.tokenizer("tgt")
         self.eval()
         beam = beam_size or self.hparams.beam_size
