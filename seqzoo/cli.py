@@ -379,7 +379,7 @@ def main(argv=None) -> int:
             _lightning_cli([verb, *rest])
             return 0
         return _FNS[verb](rest) or 0
-    except (ValueError, FileNotFoundError, FloatingPointError) as e:  # bad input: one clear line
+    except (ValueError, FileNotFoundError, FloatingPointError, ConnectionError, PermissionError) as e:  # one line
         print(f"seqzoo {verb}: error: {e}", file=sys.stderr)
         return 1
 

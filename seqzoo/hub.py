@@ -25,6 +25,7 @@ and unpickling can run code: it is refused unless ``trust_pickle=True``, and eve
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -632,17 +633,44 @@ def push_to_hub(model, repo_id: str, vocab=None, private: bool = False, revision
         raise ImportError("pushing to the Hub needs huggingface_hub: pip install huggingface_hub") from None
     from seqzoo import __version__
     api = HfApi(token=token, library_name="seqzoo", library_version=__version__)
-    api.create_repo(repo_id, private=private, exist_ok=True)
-    if revision not in (None, "main"):
-        api.create_branch(repo_id, branch=revision, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="seqzoo-push-") as tmp:
         folder = Path(tmp)
-        cfg = _save_into(model, folder, vocab, card, repo_id, None, vocabs)
+        cfg = _save_into(model, folder, vocab, card, repo_id, None, vocabs)  # bad models fail before any request
         ops = [CommitOperationAdd(path_in_repo=p.name, path_or_fileobj=str(p))
                for p in sorted(folder.iterdir()) if p.is_file()]
         # one create_commit = one commit (upload_folder may split a folder into several commits with hf_xet)
         message = commit_message or f"Upload {cfg['architecture']} (seqzoo {__version__})"
-        return api.create_commit(repo_id, operations=ops, revision=revision, commit_message=message)
+        with _hub_errors(f"push to {repo_id}"):
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            if revision not in (None, "main"):
+                api.create_branch(repo_id, branch=revision, exist_ok=True)
+            return api.create_commit(repo_id, operations=ops, revision=revision, commit_message=message)
+
+
+@contextlib.contextmanager
+def _hub_errors(what: str):
+    """The Hub out of reach, or refusing us, as one line (ConnectionError / PermissionError), not a traceback."""
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+    transport: tuple = ()
+    for module in ("httpx2", "httpx", "requests"):  # what huggingface_hub speaks HTTP with, by version
+        try:
+            mod = __import__(module)
+        except ImportError:
+            continue
+        found = (getattr(mod, n, None) for n in ("TransportError", "ConnectionError", "Timeout"))
+        transport += tuple(c for c in found if isinstance(c, type) and issubclass(c, Exception))
+    try:
+        yield
+    except OfflineModeIsEnabled as e:
+        raise ConnectionError(f"cannot {what}: HF_HUB_OFFLINE is set") from e
+    except HfHubHTTPError as e:
+        status = getattr(getattr(e, "response", None), "status_code", None)
+        if status in (401, 403):
+            raise PermissionError(f"cannot {what}: the Hub refused ({status}); log in with `hf auth login` or pass "
+                                  f"a token with write access") from e
+        raise
+    except transport as e:
+        raise ConnectionError(f"cannot {what}: the Hub cannot be reached ({type(e).__name__}: {e})") from e
 
 
 # -- as methods ------------------------------------------------------------------------------------

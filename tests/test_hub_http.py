@@ -316,3 +316,36 @@ def test_cli_push_and_evaluate(client, server, home, tiny_corpus):
                                       (tiny_corpus / "test.txt").read_text().splitlines())
     assert 1.0 < r["eval"]["perplexity"] < 1000
     assert r["err"].splitlines()[-1].startswith("seqzoo push: error: checkpoint not found")  # one line
+
+
+def test_cli_push_to_an_unreachable_or_refusing_hub_is_one_line(server, home):
+    """No network (nothing listens at HF_ENDPOINT) or no token (the Hub answers 401): `seqzoo push` says so in one
+    line and exits 1, instead of a traceback; nothing is committed."""
+    import socket
+    from types import SimpleNamespace
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = SimpleNamespace(url=f"http://127.0.0.1:{s.getsockname()[1]}")
+    no_token = {k: v for k, v in client_env(server, home).items() if k != "HF_TOKEN"}
+    snippet = f"""
+        import contextlib, io
+        from seqzoo.cli import main
+        folder = hub.save_pretrained(tiny("gru_lm_2x200"), "{home}/push_fail", vocab=vocab50())
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            rc = main(["push", str(folder), "--repo-id", "tester/refused"])
+        RESULT = [rc, err.getvalue().strip()]
+    """
+    results = []
+    for env, name in ((client_env(closed, home), "closed"), (no_token, "notoken")):
+        c = Client(env, home / f"{name}.stderr")
+        try:
+            results.append(c.run(snippet))
+        finally:
+            c.close()
+    (rc1, err1), (rc2, err2) = results
+    assert rc1 == 1 and len(err1.splitlines()) == 1, err1
+    assert err1.startswith("seqzoo push: error: cannot push to tester/refused: the Hub cannot be reached (")
+    assert rc2 == 1 and len(err2.splitlines()) == 1, err2
+    assert err2.startswith("seqzoo push: error: cannot push to tester/refused: the Hub refused (401)")
+    assert commits_to(server, "tester/refused") == 0
