@@ -10,7 +10,9 @@ translation folder on the first lines of ``--src``, whose hypotheses end at thei
 per-sentence baseline calls it once per sentence on the unpadded sentence (batched over the beams only).
 On a CPU the times are CPU seconds of this process (run it with one thread: ``OMP_NUM_THREADS=1``), on a
 GPU wall seconds. They alternate ``--repeats`` times and the medians are compared; the hypotheses must be
-identical. Writes ``--out`` (default: bench/results/beam_search.json).
+identical. The same run times the output layer alone, 64 products of 5 rows against one of 320, 40 times
+each: the speed-up batching can give on the largest product of a step (``output_layer.ceiling_speedup``).
+Writes ``--out`` (default: bench/results/beam_search.json).
 """
 from __future__ import annotations
 
@@ -56,6 +58,20 @@ def timed(fn, *args):
     if cuda:
         torch.cuda.synchronize()
     return clock() - t0, out
+
+
+def output_layer_ceiling(net, batch, beam, device, calls=40):
+    """The speed-up that batching can give on the output layer alone, the largest product of a decoding step:
+    ``batch`` products of ``beam`` rows (per sentence) against one of ``batch * beam`` rows, timed alike."""
+    layer = net.decoder.out
+    small, big = (torch.randn(r, layer.in_features, device=device) for r in (beam, batch * beam))
+    seconds = {}
+    with torch.inference_mode():
+        for name, x, n in (("per_sentence", small, calls * batch), ("batched", big, calls)):
+            layer(x)  # warm-up
+            seconds[name] = timed(lambda _net, x: [layer(x) for _ in range(n)], net, x)[0]
+    return {"rows": {"per_sentence": beam, "batched": batch * beam}, "products": calls, "seconds": seconds,
+            "ceiling_speedup": seconds["per_sentence"] / seconds["batched"]}
 
 
 def main(argv=None):
@@ -112,6 +128,7 @@ def main(argv=None):
         with torch.inference_mode():
             args64 = (copy.deepcopy(net).double(), *args[1:])
             same64 = [h[0].tokens for h in batched(*args64)] == [h[0].tokens for h in per_sentence(*args64)]
+    ceiling = output_layer_ceiling(net, len(ids), a.beam, a.device)
     med = {k: statistics.median(v) for k, v in times.items()}
     steps = max(len(h[0].tokens) for h in out_b)
     result = {"batch": len(ids), "beam": a.beam, "max_len": a.max_len, "vocab": a.vocab, "hidden": a.hidden,
@@ -120,13 +137,14 @@ def main(argv=None):
               "seconds": med, "all_seconds": times,
               "speedup": med["per_sentence"] / med["batched"], "sentences_per_second":
               {k: len(ids) / v for k, v in med.items()}, "longest_hypothesis": steps, "identical_hypotheses": same,
-              "identical_sentences": sum(agree), "identical_in_float64": same64,
+              "identical_sentences": sum(agree), "identical_in_float64": same64, "output_layer": ceiling,
               "device": torch.cuda.get_device_name(0) if a.device.startswith("cuda") else
               f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
               "torch": torch.__version__}
     print(f"batched beam search: {med['batched']:.3f} s for {len(ids)} sentences; per sentence: "
           f"{med['per_sentence']:.3f} s; speed-up {result['speedup']:.1f}x; identical hypotheses: "
-          f"{sum(agree)} of {len(agree)}" + ("" if same else f" (float64: {'all' if same64 else 'not all'})"))
+          f"{sum(agree)} of {len(agree)}" + ("" if same else f" (float64: {'all' if same64 else 'not all'})")
+          + f"; the output layer alone allows {ceiling['ceiling_speedup']:.1f}x")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=2) + "\n")
     if not same and not same64:
