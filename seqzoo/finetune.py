@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from seqzoo.data.corpora import check_text_file, split_points
 from seqzoo.data.vocab import Vocab, tokenize
 
 __all__ = ["extend_vocab", "oov_rate", "grow_vocab", "finetune_lm", "finetune_seq2seq"]
@@ -30,7 +31,6 @@ TASKS = {"rnn_lm": "seqzoo.models.rnn_lm.RNNLanguageModel", "window_lm": "seqzoo
 
 
 def _lines(path: Path) -> list[str]:
-    from seqzoo.data.corpora import check_text_file
     check_text_file(path)  # one clear line for a missing, empty or non-UTF-8 file
     return path.read_text(encoding="utf-8").splitlines()
 
@@ -132,8 +132,7 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
     train = Path(train)
     lines = {"train": _lines(train)}
     if valid is None:  # the 90 / 5 / 5 line split of seqzoo.data.corpora, to count OOVs on the same text
-        n = len(lines["train"])
-        a, b = int(n * 0.9), int(n * 0.95)
+        a, b = split_points(len(lines["train"]), f"{train} (no --valid given)")
         lines = {"train": lines["train"][:a], "valid": lines["train"][a:b]}
     else:
         lines["valid"] = _lines(Path(valid))

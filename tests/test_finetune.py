@@ -87,14 +87,18 @@ def test_finetune_cli_errors_are_one_line(tmp_path, capsys, tiny_corpus):
                            vocab=Vocab.build([[f"w{i}" for i in range(16)]]))
     (tmp_path / "empty.txt").write_text("")
     (tmp_path / "latin1.txt").write_bytes(b"caf\xe9\n")
+    (tmp_path / "one.txt").write_text("w1 w2 w3\n")
     capsys.readouterr()
     for args, message in [([str(kn), "--train", str(tiny_corpus / "train.txt")], "fine-tunes language models"),
                           ([str(lm), "--train", str(tmp_path / "empty.txt")], "corpus file is empty"),
                           ([str(lm), "--train", str(tmp_path / "latin1.txt")], "not UTF-8"),
-                          ([str(lm), "--train", str(tmp_path / "missing.txt")], "corpus file not found")]:
+                          ([str(lm), "--train", str(tmp_path / "missing.txt")], "corpus file not found"),
+                          ([str(lm), "--train", str(tmp_path / "one.txt"), "--out", str(tmp_path / "out")],
+                           "one.txt (no --valid given) has 1 line: too few to split")]:
         assert main(["finetune", *args]) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "out").exists()
 
 
 def test_finetune_translation_keeps_tokenizers_and_improves_bleu(tmp_path, capsys):

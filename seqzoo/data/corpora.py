@@ -18,7 +18,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["CORPORA", "Corpus", "load_corpus", "resolve_data_dir", "check_text_file", "read_stdin_lines", "SPLITS"]
+__all__ = ["CORPORA", "Corpus", "load_corpus", "resolve_data_dir", "check_text_file", "read_stdin_lines",
+           "split_points", "SPLITS"]
 
 SPLITS = ("train", "valid", "test")
 
@@ -118,11 +119,21 @@ def _local_files(name: str, data_dir: Path | None) -> dict[str, Path] | None:
     return None
 
 
-def _split_lines(ds, fractions=(0.9, 0.05, 0.05)):
+def split_points(n: int, source: str = "the corpus", fractions=(0.9, 0.05, 0.05)) -> tuple[int, int]:
+    """Where a one-file corpus of ``n`` lines is cut into train / valid / test (90/5/5 by line): ``(a, b)`` for
+    ``lines[:a]``, ``lines[a:b]``, ``lines[b:]``; an error naming ``source`` if one of them would be empty."""
+    a, b = int(n * fractions[0]), int(n * (fractions[0] + fractions[1]))
+    if not 0 < a < b < n:
+        raise ValueError(f"{source} has {n} line{'s' * (n != 1)}: too few to split 90/5/5 by line into train / "
+                         f"valid / test (one would be empty); give at least 20 lines, or separate validation text")
+    return a, b
+
+
+def _split_lines(ds, source: str = "the corpus"):
     """One ``Dataset`` -> train/valid/test by contiguous line ranges (no shuffling: text order matters)."""
     import datasets
     n = len(ds)
-    a, b = int(n * fractions[0]), int(n * (fractions[0] + fractions[1]))
+    a, b = split_points(n, source)
     return datasets.DatasetDict(train=ds.select(range(a)), valid=ds.select(range(a, b)),
                                 test=ds.select(range(b, n)))
 
@@ -161,7 +172,7 @@ def load_corpus(name: str, data_dir: str | os.PathLike | None = None, splits=SPL
         ds = datasets.load_dataset("text", data_files={s: str(p) for s, p in files.items()},
                                    cache_dir=cache_dir)
         if "full" in ds:
-            ds = _split_lines(ds["full"])
+            ds = _split_lines(ds["full"], source=str(files["full"]))
         if name == "lee":
             ds = _prepare_lee(ds)
     elif name in CORPORA and CORPORA[name].hub_id:
@@ -172,7 +183,8 @@ def load_corpus(name: str, data_dir: str | os.PathLike | None = None, splits=SPL
         raw = datasets.load_dataset(c.hub_id, c.hub_config, cache_dir=cache_dir)
         ds = datasets.DatasetDict({s: raw[h] for s, h in c.hub_splits.items() if h in raw})
         if len(ds) == 1 and "train" in ds and len(ds["train"]) == 1:  # one text blob
-            ds = _split_lines(datasets.Dataset.from_dict({"text": ds["train"][0][c.hub_column].splitlines()}))
+            ds = _split_lines(datasets.Dataset.from_dict({"text": ds["train"][0][c.hub_column].splitlines()}),
+                              source=c.hub_id)
         elif c.hub_column != "text":
             ds = ds.rename_column(c.hub_column, "text")
     else:

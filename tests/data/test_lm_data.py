@@ -113,6 +113,15 @@ def test_datamodule_missing_split_named_when_asked(tmp_path):
         dm.test_dataloader()
 
 
+def test_single_file_too_short_to_split(tmp_path):
+    """A one-file corpus is split 90/5/5 by line: fewer than 20 lines would leave valid or test empty."""
+    (tmp_path / "short.txt").write_text("a b c\n" * 19)
+    assert [len(load_corpus(str(tmp_path / "short.txt"))[s]) for s in ("train", "valid", "test")] == [17, 1, 1]
+    (tmp_path / "short.txt").write_text("a b c\n" * 9)
+    with pytest.raises(ValueError, match=r"short.txt has 9 lines: too few to split 90/5/5 by line"):
+        load_corpus(str(tmp_path / "short.txt"))
+
+
 def test_non_utf8(tmp_path):
     (tmp_path / "train.txt").write_bytes("caf\xe9 ok\n".encode("latin-1"))
     with pytest.raises(ValueError, match=r"not UTF-8: .*train.txt \(line 1"):
