@@ -173,9 +173,11 @@ def _reproduce(argv):
 def run_evaluate(name_or_path: str, dataset: str = "ptb", split: str = "test", data_dir: str | None = None,
                  trust_pickle: bool = False, revision: str | None = None, batch_size: int = 10,
                  bptt: int = 35, src_lang: str | None = None, tgt_lang: str | None = None, beam_size: int = 5,
-                 length_penalty: float = 0.6) -> dict:
+                 length_penalty: float = 0.6, allow_oov: bool = False) -> dict:
     """A checkpoint on one split. Language models: perplexity, token-weighted over the whole split, ``<eos>``
-    included. Translation models (``src_lang`` and ``tgt_lang`` needed): BLEU and chrF with beam search."""
+    included, and the share of the split's words the model reads as ``<unk>`` (``oov_rate``; over half is an
+    error, a wrong model or corpus, unless ``allow_oov``). Translation models (``src_lang`` and ``tgt_lang``
+    needed): BLEU and chrF with beam search."""
     from seqzoo.data.corpora import SPLITS, load_corpus
     from seqzoo.hub import PICKLE_SUFFIXES, from_pretrained, load_lightning_checkpoint
 
@@ -196,6 +198,9 @@ def run_evaluate(name_or_path: str, dataset: str = "ptb", split: str = "test", d
             model, dataset, split, src_lang, tgt_lang, data_dir, beam_size, length_penalty))
     elif type(model).__name__ == "NGramLM":
         sents = [line.split() for line in load_corpus(dataset, data_dir, splits=(split,))[split]["text"]]
+        known = set(model.vocab) - {"<unk>"}
+        words = [w for s in sents for w in s]
+        out["oov_rate"] = _check_oov(sum(w not in known for w in words) / max(1, len(words)), out, allow_oov)
         out.update(perplexity=model.perplexity(sents), tokens=sum(len(s) + 1 for s in sents))  # + </s> each
     else:
         import tempfile
@@ -210,10 +215,21 @@ def run_evaluate(name_or_path: str, dataset: str = "ptb", split: str = "test", d
             dm = LanguageModelDataModule(dataset, data_dir, level=vocab.level, eval_batch_size=batch_size,
                                          bptt=bptt, vocab_path=f"{tmp}/vocab.json")
             dm.setup()
+        if split not in dm.ids:
+            raise ValueError(f"dataset {dataset!r} has no split {split!r}; available: {', '.join(dm.ids)}")
+        from seqzoo.finetune import oov_rate
+        out["oov_rate"] = _check_oov(oov_rate(vocab, dm._corpus()[split]["text"]), out, allow_oov)
         r = stream_perplexity(model, StreamBatches(dm.ids[split], batch_size, bptt, vocab.eos_id, vocab.pad_id))
         out.update(perplexity=r["perplexity"], tokens=r["tokens"])
     out["seconds"] = round(time.perf_counter() - start, 3)
     return out
+
+
+def _check_oov(rate: float, out: dict, allow: bool) -> float:
+    if rate > 0.5 and not allow:
+        raise ValueError(f"{rate:.1%} of the words of {out['dataset']} {out['split']} are not in the vocabulary of "
+                         f"{out['model']}: a wrong model or corpus? (--allow-oov scores it anyway)")
+    return rate
 
 
 def _evaluate(argv):
@@ -231,18 +247,20 @@ def _evaluate(argv):
     p.add_argument("--length-penalty", type=float, default=0.6, help="translation models: GNMT alpha (default: 0.6)")
     p.add_argument("--trust-pickle", action="store_true",
                    help="allow a Lightning .ckpt (a pickle; read with torch.load(weights_only=True))")
+    p.add_argument("--allow-oov", action="store_true",
+                   help="language models: score even if over half the words are not in the model's vocabulary")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     a = p.parse_args(argv)
     r = run_evaluate(a.model, a.dataset, a.split, a.data_dir, a.trust_pickle, a.revision, a.batch_size, a.bptt,
-                     a.src_lang, a.tgt_lang, a.beam, a.length_penalty)
+                     a.src_lang, a.tgt_lang, a.beam, a.length_penalty, a.allow_oov)
     if a.json:
         print(json.dumps(r))
     elif "bleu" in r:
         print(f"{a.model} on {a.dataset} {r['split']} ({a.src_lang}->{a.tgt_lang}, beam {a.beam}): BLEU "
               f"{r['bleu']:.2f}, chrF {r['chrf']:.2f} over {r['sentences']} sentences ({r['seconds']:.1f} s)")
     else:
-        print(f"{a.model} on {a.dataset} {r['split']}: perplexity {r['perplexity']:.2f} over {r['tokens']} tokens "
-              f"({r['seconds']:.1f} s)")
+        print(f"{a.model} on {a.dataset} {r['split']}: perplexity {r['perplexity']:.2f} over {r['tokens']} tokens, "
+              f"{r['oov_rate']:.2%} read as <unk> ({r['seconds']:.1f} s)")
 
 
 def run_push(checkpoint: str, repo_id: str, private: bool = False, revision: str | None = None,

@@ -183,3 +183,28 @@ def test_translate_and_generate_reject_bad_numbers(tmp_path, monkeypatch):
     lm = tiny_model("lstm_lm_2x200").save_pretrained(tmp_path / "lm")
     with pytest.raises(ValueError, match="^--num-samples must be >= 1, got 0$"):
         generate_main([str(lm), "--num-samples", "0"])
+
+
+def test_evaluate_reports_oov_and_refuses_a_corpus_the_vocab_does_not_cover(tiny_corpus, tmp_path, capsys):
+    """A model scored on text whose words it mostly lacks reads them all as <unk> and gets a flattering
+    perplexity: evaluate says what share that is, and over half is an error unless --allow-oov."""
+    import seqzoo
+    from seqzoo.cli import run_evaluate
+    from seqzoo.data.vocab import Vocab
+    assert main(["ngram", "--dataset", str(tiny_corpus), "--order", "3", "--save", str(tmp_path / "kn3")]) == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    for split in ("train", "valid", "test"):
+        (other / f"{split}.txt").write_text("zebras graze by rivers\nthe cat\n")
+    own = run_evaluate(str(tmp_path / "kn3"), str(tiny_corpus), "test")
+    assert own["oov_rate"] == 0.0
+    lm = tmp_path / "lm"
+    seqzoo.save_pretrained(seqzoo.create_model("lstm_lm_2x200", vocab_size=14, embedding_size=8, hidden_size=8), lm,
+                           vocab=Vocab.build([["the", "cat", "sat", "on", "mat", "dog", "log", "a", "saw", "w"]]))
+    for model in (tmp_path / "kn3", lm):
+        capsys.readouterr()
+        assert main(["evaluate", str(model), "--dataset", str(other)]) == 1
+        err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]  # (datasets' progress)
+        assert len(err) == 1 and "66.7% of the words of" in err[0] and "--allow-oov" in err[0], err
+        r = run_evaluate(str(model), str(other), "test", allow_oov=True)
+        assert r["oov_rate"] == pytest.approx(4 / 6) and r["perplexity"] > 1
