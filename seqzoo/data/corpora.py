@@ -95,6 +95,19 @@ def _offline() -> bool:
                for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
+def load_hub_dataset(name: str, where: str, *args, **kwargs):
+    """``datasets.load_dataset(*args, **kwargs)`` for the named corpus ``name``, which has no local copy at
+    ``where``; an offline or unreachable Hub is one clear line that says where a local copy was looked for."""
+    import datasets
+    if _offline():
+        raise FileNotFoundError(f"dataset {name!r} has no local copy ({where}) and the Hub is offline")
+    try:
+        return datasets.load_dataset(*args, **kwargs)
+    except ConnectionError as e:
+        raise FileNotFoundError(f"dataset {name!r} has no local copy ({where}) and the Hub cannot be reached "
+                                f"({e})") from None
+
+
 def _local_files(name: str, data_dir: Path | None) -> dict[str, Path] | None:
     """Split -> file for a name, or None when no local copy exists."""
     if name == "lee":
@@ -177,10 +190,8 @@ def load_corpus(name: str, data_dir: str | os.PathLike | None = None, splits=SPL
             ds = _prepare_lee(ds)
     elif name in CORPORA and CORPORA[name].hub_id:
         c = CORPORA[name]
-        if _offline():
-            where = f"{data_dir / c.folder}" if data_dir else "no --data-dir / SEQZOO_DATA given"
-            raise FileNotFoundError(f"dataset {name!r} has no local copy ({where}) and the Hub is offline")
-        raw = datasets.load_dataset(c.hub_id, c.hub_config, cache_dir=cache_dir)
+        where = f"{data_dir / c.folder}" if data_dir else "no --data-dir / SEQZOO_DATA given"
+        raw = load_hub_dataset(name, where, c.hub_id, c.hub_config, cache_dir=cache_dir)
         ds = datasets.DatasetDict({s: raw[h] for s, h in c.hub_splits.items() if h in raw})
         if len(ds) == 1 and "train" in ds and len(ds["train"]) == 1:  # one text blob
             ds = _split_lines(datasets.Dataset.from_dict({"text": ds["train"][0][c.hub_column].splitlines()}),

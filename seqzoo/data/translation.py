@@ -150,11 +150,9 @@ def load_parallel(dataset: str, src_lang: str, tgt_lang: str, data_dir: str | os
             for split, stem in c.stems.items():
                 splits[split] = read_parallel(local / f"{stem}.{src_lang}.gz", local / f"{stem}.{tgt_lang}.gz")
         else:
-            from seqzoo.data.corpora import _offline
-            if _offline():
-                where = str(local) if local else "no --data.data_dir / SEQZOO_DATA given"
-                raise FileNotFoundError(f"dataset {dataset!r} has no local copy ({where}) and the Hub is offline")
-            raw = datasets.load_dataset(c.hub_id)
+            from seqzoo.data.corpora import load_hub_dataset
+            raw = load_hub_dataset(dataset, str(local) if local else "no --data.data_dir / SEQZOO_DATA given",
+                                   c.hub_id)
             for split, hub in c.hub_splits.items():
                 if hub in raw:
                     splits[split] = (list(raw[hub][src_lang]), list(raw[hub][tgt_lang]))

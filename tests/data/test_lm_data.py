@@ -141,6 +141,25 @@ def test_named_corpus_offline_without_local_copy(monkeypatch, tmp_path):
         load_corpus("wikitext-103", data_dir=tmp_path)
 
 
+def test_named_corpus_unreachable_hub_without_local_copy(monkeypatch, tmp_path):
+    """Online but no network: the Hub's ConnectionError becomes one line saying where a local copy was looked for
+    (LM corpora and the translation corpus alike)."""
+    import datasets
+
+    from seqzoo.data.translation import load_parallel
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("Couldn't reach 'x' on the Hub (LocalEntryNotFoundError)")
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "SEQZOO_DATA"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(datasets, "load_dataset", unreachable)
+    with pytest.raises(FileNotFoundError, match=r"'wikitext-103' has no local copy \(.*wikitext-103\) and the Hub "
+                                                r"cannot be reached \(Couldn't reach"):
+        load_corpus("wikitext-103", data_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match="'multi30k' has no local copy .* Hub cannot be reached"):
+        load_parallel("multi30k", "de", "en")
+
+
 def test_bundled_default_corpus():
     ds = load_corpus("lee")
     assert [len(ds[s]) for s in ("train", "valid", "test")] == [270, 15, 15]
