@@ -48,6 +48,9 @@ run)
     nvidia-smi -L 2>/dev/null || echo "no nvidia-smi: running on $(uname -m) CPU"
     python3 -c "import torch, lightning, pyarrow; print('torch', torch.__version__, 'lightning', lightning.__version__, \
 'pyarrow', pyarrow.__version__, 'cuda', torch.cuda.is_available())"
+    # datasets 5.2 asks for pyarrow >= 24; the image's version is not on record: say now if it does not import
+    # (the beam bench below needs neither)
+    python3 -c "import datasets; print('datasets', datasets.__version__)" || echo "datasets does not import here"
     echo "== beam search, batched vs per sentence"
     timeout 180 python3 bench/beam_search.py --out "$OUT/beam_search_gpu.json" || echo "beam bench failed: $?"
     echo "== multi30k: the 512-unit Bahdanau model (20 epochs), beam 5 and greedy"
