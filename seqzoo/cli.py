@@ -150,7 +150,11 @@ def _list(argv):
     p.add_argument("--pretrained", action="store_true", help="list names with a checkpoint (arch.tag)")
     a = p.parse_args(argv)
     from seqzoo import list_models
-    print("\n".join(list_models(a.pattern, pretrained=a.pretrained)))
+    names = list_models(a.pattern, pretrained=a.pretrained)
+    if not names:
+        raise ValueError(f"no registered model{' with a checkpoint' if a.pretrained else ''} matches {a.pattern!r}; "
+                         f"`seqzoo list{' --pretrained' if a.pretrained else ''}` shows them all")
+    print("\n".join(names))
 
 
 def _reproduce(argv):

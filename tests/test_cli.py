@@ -28,6 +28,14 @@ def test_unknown_verb(capsys):
     assert "unknown verb 'trian'" in capsys.readouterr().err
 
 
+def test_list_with_no_match_says_so(capsys):
+    assert main(["list", "seq2seq*", "--pretrained"]) == 0
+    assert "seq2seq_gru_bahdanau_256.multi30k_de_en" in capsys.readouterr().out.split()
+    assert main(["list", "transformer*"]) == 1
+    assert capsys.readouterr().err.strip() == ("seqzoo list: error: no registered model matches 'transformer*'; "
+                                               "`seqzoo list` shows them all")
+
+
 def _lm_configs():
     """Every recipe config of a language model (the other tasks' configs run in test_seq_recipes.py and
     test_seq2seq.py on their own data)."""
