@@ -221,9 +221,10 @@ def run_evaluate(name_or_path: str, dataset: str = "ptb", split: str = "test", d
             dm.setup()
         if split not in dm.ids:
             raise ValueError(f"dataset {dataset!r} has no split {split!r}; available: {', '.join(dm.ids)}")
-        from seqzoo.finetune import oov_rate
-        out["oov_rate"] = _check_oov(oov_rate(vocab, dm._corpus()[split]["text"]), out, allow_oov)
-        r = stream_perplexity(model, StreamBatches(dm.ids[split], batch_size, bptt, vocab.eos_id, vocab.pad_id))
+        ids = dm.ids[split]  # the split as encoded: a word the vocab lacks (or a written <unk>) is unk_id
+        words = ids[ids != vocab.eos_id]
+        out["oov_rate"] = _check_oov(float((words == vocab.unk_id).mean()) if len(words) else 0.0, out, allow_oov)
+        r = stream_perplexity(model, StreamBatches(ids, batch_size, bptt, vocab.eos_id, vocab.pad_id))
         out.update(perplexity=r["perplexity"], tokens=r["tokens"])
     out["seconds"] = round(time.perf_counter() - start, 3)
     return out
