@@ -47,6 +47,7 @@ FORMAT_VERSION = 1
 CONFIG_NAME, WEIGHTS_NAME, VOCAB_NAME, CARD_NAME, ARPA_NAME = (
     "config.json", "model.safetensors", "vocab.json", "README.md", "model.arpa")
 PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth", ".pkl", ".pickle")
+PACKAGED_DIR = Path(__file__).resolve().parent / "pretrained"  # small demo checkpoints shipped in the wheel
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 _HUB_FILES = ["*.json", "*.safetensors", "*.arpa", "*.md"]
 
@@ -568,6 +569,9 @@ def _resolve(name: str, revision, cache_dir, local_files_only: bool, trust_pickl
     from seqzoo.registry import get_pretrained_cfg, is_model
     if is_model(s):
         cfg = get_pretrained_cfg(s)
+        shipped = PACKAGED_DIR / cfg.file if cfg.file else None
+        if shipped is not None and revision is None and (shipped / CONFIG_NAME).is_file():
+            return shipped, False  # the copy shipped in the package: no network, same files as the Hub repo
         if not cfg.hf_hub_id:
             raise ValueError(f"{s} has no hub id in its PretrainedCfg")
         return _download(cfg.hf_hub_id, revision, cache_dir, local_files_only, trust_pickle), True

@@ -20,6 +20,7 @@ __all__ = ["register_model", "list_models", "create_model", "get_pretrained_cfg"
 class PretrainedCfg:
     """Where a named checkpoint lives and what it reached."""
     hf_hub_id: str | None = None  # e.g. "seqzoo/lstm_lm_2x200.ptb_zaremba"
+    file: str | None = None  # a checkpoint folder shipped in the package (seqzoo/pretrained/<file>), read first
     dataset: str | None = None
     recipe: str | None = None  # e.g. "recipes/ptb/lstm_small.yaml" (an n-gram row: "recipes/ptb/recipe.yaml")
     run: str | None = None  # its run in the recipe's results.json (default: the recipe file's stem)
@@ -99,6 +100,5 @@ def create_model(name: str, pretrained: bool = False, **kwargs):
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if pretrained or tag:
         from seqzoo.hub import from_pretrained
-        cfg = get_pretrained_cfg(name)
-        return from_pretrained(cfg.hf_hub_id, **kwargs)
+        return from_pretrained(name, **kwargs)
     return _entrypoints[arch](**kwargs)

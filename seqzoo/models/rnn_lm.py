@@ -162,6 +162,15 @@ def rnn_lm_2x200(pretrained=False, **kwargs):
 
 
 @register_model(pretrained={"tinyshakespeare": PretrainedCfg(
+    hf_hub_id="seqzoo/char_lstm_lm_2x256.tinyshakespeare", file="char_lstm_lm_2x256.tinyshakespeare",
+    dataset="tinyshakespeare", recipe="recipes/tinyshakespeare/char_lstm_2x256.yaml")})
+def char_lstm_lm_2x256(pretrained=False, **kwargs):
+    """A small character LSTM, 2 x 256 over 128-d embeddings; its Tiny Shakespeare weights ship in the package."""
+    return _create(dict(cell="lstm", embedding_size=128, hidden_size=256, num_layers=2, dropout=0.1,
+                        init_range=0.08), **kwargs)
+
+
+@register_model(pretrained={"tinyshakespeare": PretrainedCfg(
     hf_hub_id="seqzoo/char_lstm_lm_3x512.tinyshakespeare", dataset="tinyshakespeare",
     recipe="recipes/tinyshakespeare/char_lstm.yaml")})
 def char_lstm_lm_3x512(pretrained=False, **kwargs):
