@@ -205,7 +205,8 @@ def generate(lm, prompt_ids, max_new_tokens: int, temperature: float = 1.0, top_
              top_p: float | None = None, greedy: bool = False, eos_id: int | None = None,
              generator: torch.Generator | None = None) -> torch.Tensor:
     """Continue ``prompt_ids`` ((P,) or (N, P) int64, P >= 1) with ``lm``, any module with ``forward(ids (N, T),
-    state) -> (logits (N, T, V), state)`` such as :class:`seqzoo.models.rnn_lm.RNNLM`.
+    state) -> (logits (N, T, V), state)`` such as :class:`seqzoo.models.rnn_lm.RNNLM`, or an
+    :class:`~seqzoo.models.ngram.NGramLM` (its ``decode_step``).
 
     Returns the new tokens only, (N, max_new_tokens) int64 (fewer columns if every row emitted ``eos_id``;
     after its ``eos`` a row holds ``eos``). ``greedy=True`` ignores temperature / top-k / top-p.
@@ -216,6 +217,9 @@ def generate(lm, prompt_ids, max_new_tokens: int, temperature: float = 1.0, top_
         raise ValueError("the prompt needs at least one token (e.g. <eos>, the start of a line)")
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    pick = (lambda lp: lp.argmax(-1)) if greedy else _sampler(temperature, top_k, top_p, generator)
+    if not isinstance(lm, torch.nn.Module):  # an n-gram LM: a step function of its own, on the CPU
+        return _run(lm.decode_step, lm.decode_state(ids[:, :-1]), ids[:, -1], eos_id, max_new_tokens, pick)[0]
     was_training = lm.training
     lm.eval()
     dev = next(lm.parameters()).device
@@ -226,7 +230,6 @@ def generate(lm, prompt_ids, max_new_tokens: int, temperature: float = 1.0, top_
         logits, st = lm(tokens, st)
         return logits[:, -1].float().log_softmax(-1), st
 
-    pick = (lambda lp: lp.argmax(-1)) if greedy else _sampler(temperature, top_k, top_p, generator)
     out, _ = _run(step, state, ids[:, -1], eos_id, max_new_tokens, pick)
     lm.train(was_training)
     return out
@@ -257,16 +260,27 @@ def generate_main(argv=None) -> int:
         lm = hub.load_lightning_checkpoint(a.checkpoint, a.trust_pickle, data_dir=a.data_dir, require_vocab=True)
     else:
         lm = hub.from_pretrained(a.checkpoint)
-    vocab = getattr(lm, "vocab", None)
-    if vocab is None:
-        raise ValueError(f"{a.checkpoint} has no vocab: cannot turn the prompt into ids")
     gen = torch.Generator().manual_seed(a.seed) if a.seed is not None else None
-    prompt = [vocab.eos_id] + vocab.encode(a.prompt, add_eos=False)  # <eos> starts every line in training
+    if isinstance(lm, torch.nn.Module):
+        vocab = getattr(lm, "vocab", None)
+        if vocab is None:
+            raise ValueError(f"{a.checkpoint} has no vocab: cannot turn the prompt into ids")
+        prompt = [vocab.eos_id] + vocab.encode(a.prompt, add_eos=False)  # <eos> starts every line in training
+        level, eos = vocab.level, vocab.eos_id
+
+        def text_of(row):
+            return vocab.decode(row, skip_specials=False).replace(" <eos> " if level == "word" else "<eos>", "\n")
+    else:  # an n-gram LM: words; </s> ends a sentence, the next starts at <s>
+        from seqzoo.models.ngram import EOS
+        level, eos = "word", lm.vocab.index(EOS)
+        prompt = [eos] + lm.encode(a.prompt)
+
+        def text_of(row):
+            return " ".join(lm.vocab[i] for i in row).replace(f" {EOS} ", "\n").replace(EOS, "\n")
     ids = torch.tensor([prompt] * a.num_samples)
     out = generate(lm, ids, a.max_new_tokens, a.temperature, a.top_k, a.top_p, a.greedy, generator=gen)
     for row in out.tolist():
-        text = vocab.decode(row, skip_specials=False).replace(" <eos> " if vocab.level == "word" else "<eos>", "\n")
-        print((a.prompt + (" " if a.prompt and vocab.level == "word" else "") + text).strip())
+        print((a.prompt + (" " if a.prompt and level == "word" else "") + text_of(row)).strip())
     return 0
 
 

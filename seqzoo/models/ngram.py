@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
+import torch
 
 from seqzoo.hub import HubMixin
 from seqzoo.registry import PretrainedCfg, register_model
@@ -192,6 +193,41 @@ class NGramLM(HubMixin):
                 c = ends[n - k, n - 1]
                 backoff += np.where(c >= 0, self._levels[k - 2].logbo[np.maximum(c, 0)], 0.0)
         return out
+
+    # ------------------------------------------------------------------ decoding
+    def encode(self, text: str) -> list[int]:
+        """Whitespace-split words -> ids (``<unk>`` for words the model does not know)."""
+        return [self._stoi.get(w, _UNK) for w in text.split()]
+
+    def decode_state(self, ids: torch.Tensor) -> torch.Tensor:
+        """The history after reading ``ids`` (N, P) int64, as :meth:`decode_step` carries it: the last
+        ``order - 1`` ids (N, order - 1), -1 = before ``<s>``. Reading starts at a sentence start."""
+        self._check_fitted()
+        state = torch.full((ids.shape[0], self.order - 1), -1, dtype=torch.long)
+        if self.order > 1:
+            state[:, -1] = _BOS
+        for t in range(ids.shape[1]):
+            state = self._advance(state, ids[:, t].cpu())
+        return state
+
+    def decode_step(self, tokens: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The :mod:`seqzoo.decoding` step function: ``tokens`` (N, 1) int64 and the history from
+        :meth:`decode_state` -> ln p(next word) (N, |V|) float32, new history. After ``</s>`` the history
+        is a new sentence's ``<s>``. Stupid backoff's scores are renormalised over the vocabulary."""
+        state = self._advance(state, tokens[:, -1].cpu())
+        n, V = state.shape[0], len(self.vocab)
+        windows = np.empty((n * V, self.order), dtype=np.int64)
+        windows[:, :-1] = np.repeat(state.numpy(), V, axis=0)
+        windows[:, -1] = np.tile(np.arange(V), n)
+        logp = torch.from_numpy(self._score(windows).reshape(n, V)).float()
+        return logp.log_softmax(-1).to(tokens.device), state
+
+    def _advance(self, state: torch.Tensor, token: torch.Tensor) -> torch.Tensor:
+        if self.order == 1:
+            return state
+        new = torch.cat([state[:, 1:], token.view(-1, 1)], 1)
+        new[token == _EOS] = torch.tensor([-1] * (self.order - 2) + [_BOS])
+        return new
 
     def _check_fitted(self):
         if not self._levels:

@@ -476,3 +476,56 @@ def test_ptb_arpa_round_trip(ptb, tmp_path):
     model.to_arpa(tmp_path / "kn3.arpa")
     loaded = NGramLM.from_arpa(tmp_path / "kn3.arpa")
     assert loaded.perplexity(ptb["valid"]) == pytest.approx(model.perplexity(ptb["valid"]), rel=1e-6)
+
+
+# -- decoding: the n-gram step function of seqzoo.decoding ----------------------------------------
+@pytest.mark.parametrize("smoothing", ["modified-kn", "katz", "stupid"])
+def test_decode_step_is_the_model_distribution_and_restarts_after_eos(smoothing):
+    import torch
+    lm = NGramLM(3, smoothing).fit(zipf_corpus())
+    V, eos = len(lm.vocab), lm.vocab.index("</s>")
+    state = lm.decode_state(torch.tensor([[eos] + lm.encode("w3 w0")]))  # "w1" comes next
+    logp, state = lm.decode_step(torch.tensor([[lm.vocab.index("w1")]]), state)
+    assert logp.shape == (1, V) and logp.exp().sum().item() == pytest.approx(1.0, abs=1e-5)
+    want = torch.tensor([lm.logprob(w, ["<s>", "w3", "w0", "w1"]) for w in lm.vocab])
+    if smoothing == "stupid":  # scores, renormalised over the vocabulary
+        want = want.log_softmax(-1)
+    assert torch.allclose(logp[0, 1:], want[1:].float(), atol=1e-5)  # id 0 is <s>: never predicted
+    assert logp[0, 0].exp().item() < 1e-30
+    after_eos, _ = lm.decode_step(torch.tensor([[eos]]), state)  # a new sentence: only <s> as history
+    at_start = torch.tensor([lm.logprob(w, ["<s>"]) for w in lm.vocab]).float()
+    if smoothing == "stupid":
+        at_start = at_start.log_softmax(-1)
+    assert torch.allclose(after_eos[0, 1:], at_start[1:], atol=1e-5)
+
+
+def test_generate_and_beam_search_decode_an_ngram_lm():
+    import torch
+
+    from seqzoo.decoding import beam_search, generate
+    lm = NGramLM(3, "modified-kn").fit(zipf_corpus())
+    eos = lm.vocab.index("</s>")
+    prompt = torch.tensor([[eos] + lm.encode("w5 w5")])
+    out = generate(lm, prompt, 6, greedy=True)[0].tolist()
+    context, want = ["<s>", "w5", "w5"], []
+    for _ in range(6):  # the greedy chain, word by word through logprob
+        best = max(lm.vocab[1:], key=lambda w: lm.logprob(w, context))
+        want.append(lm.vocab.index(best))
+        context = ["<s>"] if best == "</s>" else context + [best]
+    assert out == want
+    sampled = generate(lm, prompt.repeat(4, 1), 30, top_k=5, generator=torch.Generator().manual_seed(0))
+    assert sampled.shape == (4, 30) and len({tuple(r) for r in sampled.tolist()}) > 1
+    (hyp,), = beam_search(lm.decode_step, lm.decode_state(prompt[:, :-1]), prompt[:, -1], eos, 1, 6)
+    assert hyp.tokens == (want[:want.index(eos)] if eos in want else want)
+
+
+def test_generate_cli_on_a_saved_ngram_folder(tmp_path, capsys):
+    import seqzoo
+    from seqzoo.decoding import generate_main
+    lm = NGramLM(3, "modified-kn").fit(zipf_corpus())
+    seqzoo.save_pretrained(lm, tmp_path / "kn3")
+    assert generate_main([str(tmp_path / "kn3"), "--prompt", "w5 w5 unseen", "--max-new-tokens", "12",
+                          "--greedy"]) == 0
+    out = capsys.readouterr().out.split()
+    assert out[:3] == ["w5", "w5", "unseen"] and len(out) > 3
+    assert set(out[3:]) <= set(lm.vocab[1:]) - {"</s>"}
