@@ -183,7 +183,7 @@ def run_evaluate(name_or_path: str, dataset: str = "ptb", split: str = "test", d
     error, a wrong model or corpus, unless ``allow_oov``). Translation models (``src_lang`` and ``tgt_lang``
     needed): BLEU and chrF with beam search."""
     from seqzoo.data.corpora import SPLITS, load_corpus
-    from seqzoo.hub import PICKLE_SUFFIXES, from_pretrained, load_lightning_checkpoint
+    from seqzoo.hub import PICKLE_SUFFIXES, _family, from_pretrained, load_lightning_checkpoint
 
     split = {"validation": "valid", "dev": "valid"}.get(split, split)
     if split not in SPLITS:
@@ -194,13 +194,17 @@ def run_evaluate(name_or_path: str, dataset: str = "ptb", split: str = "test", d
     else:
         model = from_pretrained(name_or_path, revision=revision, trust_pickle=trust_pickle)
     out = {"model": str(name_or_path), "dataset": dataset, "split": split}
-    if type(model).__name__ == "Seq2SeqNet":
+    family = _family(model)
+    if family in ("tagger", "classifier", "ctc"):
+        raise ValueError(f"{name_or_path} is a {type(model).__name__} ({family}): seqzoo evaluate scores language and "
+                         f"translation models; test it with seqzoo test --config RECIPE.yaml --ckpt_path CKPT")
+    if family == "seq2seq":
         if not (src_lang and tgt_lang):
             raise ValueError(f"{name_or_path} is a translation model: pass --src-lang and --tgt-lang (e.g. de en)")
         from seqzoo.models.seq2seq import evaluate_translation
         out.update(src_lang=src_lang, tgt_lang=tgt_lang, **evaluate_translation(
             model, dataset, split, src_lang, tgt_lang, data_dir, beam_size, length_penalty))
-    elif type(model).__name__ == "NGramLM":
+    elif family == "ngram":
         sents = [line.split() for line in load_corpus(dataset, data_dir, splits=(split,))[split]["text"]]
         known = set(model.vocab) - {"<unk>"}
         words = [w for s in sents for w in s]

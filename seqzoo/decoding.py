@@ -260,6 +260,11 @@ def generate_main(argv=None) -> int:
         lm = hub.load_lightning_checkpoint(a.checkpoint, a.trust_pickle, data_dir=a.data_dir, require_vocab=True)
     else:
         lm = hub.from_pretrained(a.checkpoint)
+    family = hub._family(lm)
+    if family not in ("rnn_lm", "window_lm", "ngram"):
+        hint = "; translate with seqzoo translate" if family == "seq2seq" else ""
+        raise ValueError(f"{a.checkpoint} is a {type(lm).__name__} ({family}), not a language model: seqzoo generate "
+                         f"continues text with an RNN, window or n-gram LM{hint}")
     gen = torch.Generator().manual_seed(a.seed) if a.seed is not None else None
     if isinstance(lm, torch.nn.Module):
         vocab = getattr(lm, "vocab", None)

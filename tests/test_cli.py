@@ -216,3 +216,20 @@ def test_evaluate_reports_oov_and_refuses_a_corpus_the_vocab_does_not_cover(tiny
         assert len(err) == 1 and "66.7% of the words of" in err[0] and "--allow-oov" in err[0], err
         r = run_evaluate(str(model), str(other), "test", allow_oov=True)
         assert r["oov_rate"] == pytest.approx(4 / 6) and r["perplexity"] > 1
+
+
+@pytest.mark.parametrize("name", ["seq2seq_gru_bahdanau", "bilstm_ctc_3x256", "bilstm_max_classifier_1x200",
+                                  "bilstm_charlstm_tagger_2x200"])
+def test_generate_and_evaluate_name_a_model_of_the_wrong_family(name, tiny_corpus, tmp_path, capsys):
+    """generate on a translation / CTC / classifier / tagger checkpoint was a traceback from deep inside the
+    model (or a misleading "no vocab"); evaluate on the last three, a shape error. Each is one line now."""
+    folder = str(tiny_model(name).save_pretrained(tmp_path / name))
+    assert main(["generate", folder, "--prompt", "the cat"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a language model" in err[0], err
+    if name.startswith("seq2seq"):
+        assert "seqzoo translate" in err[0]
+        return
+    assert main(["evaluate", folder, "--dataset", str(tiny_corpus)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "scores language and translation models" in err[0], err
