@@ -159,7 +159,7 @@ def card_metadata(model_name: str, config: dict, results_run: dict | None, datas
 
 def make_card(model_name: str, config: dict, results_run: dict | None, dataset: str | None,
               recipe_command: str | None, license: str = "apache-2.0", base_model: str | None = None,
-              family: str | None = None, languages: tuple[str, str] | None = None) -> str:
+              family: str | None = None, languages: tuple[str, str] | None = None, eval_flags: str = "") -> str:
     """Markdown model card with Hub front matter (library, license, datasets, tags, model-index).
 
     Args:
@@ -172,6 +172,8 @@ def make_card(model_name: str, config: dict, results_run: dict | None, dataset: 
         family: the model family (``seq2seq``, ``tagger`` ...; see ``KINDS``); default: guessed from ``config``'s
             fields (:func:`family_of`).
         languages: a translation model's (source, target) language codes, for its ``seqzoo evaluate`` command.
+        eval_flags: a language model's stream layout in the recipe (e.g. ``" --batch-size 16 --bptt 100"``), for a
+            ``seqzoo evaluate`` command that gives back the card's figures exactly.
     """
     family = family or family_of(config)
     meta = card_metadata(model_name, config, results_run, dataset, license, base_model, family)
@@ -186,8 +188,8 @@ def make_card(model_name: str, config: dict, results_run: dict | None, dataset: 
                f"; scored on {dataset}'s test split: `seqzoo evaluate {model_name} --dataset {dataset} --src-lang "
                f"{languages[0]} --tgt-lang {languages[1]} --beam 5 --json`" if languages and dataset else ""),
            "ngram": f"`seqzoo evaluate {model_name} --dataset {dataset or 'DATASET'} --json`",
-           "rnn_lm": f"`seqzoo evaluate {model_name} --dataset {dataset or 'DATASET'} --json`",
-           "window_lm": f"`seqzoo evaluate {model_name} --dataset {dataset or 'DATASET'} --json`"}.get(family)
+           "rnn_lm": f"`seqzoo evaluate {model_name} --dataset {dataset or 'DATASET'}{eval_flags} --json`",
+           "window_lm": f"`seqzoo evaluate {model_name} --dataset {dataset or 'DATASET'}{eval_flags} --json`"}.get(family)
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
     lines = ["---", front.rstrip(), "---", "", f"# {model_name}", "",
              description + (f" Trained on {display}." if display else ""), "",
@@ -287,7 +289,7 @@ def card_for_run(recipe_dir: str | os.PathLike, run: dict, config: dict | None =
     if name is None:
         return None
     cfg = get_pretrained_cfg(name)
-    folder, family, languages = Path(cfg.recipe).parent, None, None
+    folder, family, languages, eval_flags = Path(cfg.recipe).parent, None, None, ""
     if Path(cfg.recipe).name == "recipe.yaml":  # an n-gram row of the recipe table
         args = config or _ngram_args(recipe_dir, run["name"])
         command = f"{run['config']} --data-dir DATA_DIR\n# or: seqzoo reproduce {folder} --only {run['name']} --data-dir DATA_DIR"
@@ -302,11 +304,13 @@ def card_for_run(recipe_dir: str | os.PathLike, run: dict, config: dict | None =
         args, family = config or recipe_args, family or recipe_family
         data = recipe.get("data") or {}
         languages = (data["src_lang"], data["tgt_lang"]) if family == "seq2seq" and "src_lang" in data else None
+        stream = (data.get("eval_batch_size", 10), data.get("bptt", 35))   # seqzoo evaluate's defaults: 10, 35
+        eval_flags = f" --batch-size {stream[0]} --bptt {stream[1]}" if stream != (10, 35) else ""
         command = (f"seqzoo fit --config {cfg.recipe} --data.data_dir DATA_DIR\n"
                    f"# or, with the test run and results.json: seqzoo reproduce {folder} "
                    f"--only {run['name']} --data-dir DATA_DIR")
     return name, make_card(name, args, run, run.get("dataset") or cfg.dataset, command, family=family,
-                           languages=languages)
+                           languages=languages, eval_flags=eval_flags)
 
 
 def write_cards(recipe_dir: str | os.PathLike, out_dir: str | os.PathLike = "model_cards") -> list[Path]:

@@ -78,11 +78,21 @@ def test_generate_cli_continues_a_prompt_with_the_demo(no_hub, capsys):
     assert out.startswith("ROMEO:") and len(out.strip()) > len("ROMEO:") + 40
 
 
-def test_demo_is_the_model_of_its_recipe_row(no_hub, data_dir):
-    """The shipped weights score the recipe's results.json validation perplexity on Tiny Shakespeare."""
-    from seqzoo.cli import run_evaluate
+def test_demo_is_the_model_of_its_recipe_row(no_hub, data_dir, capsys):
+    """The shipped weights score the recipe's results.json perplexities on Tiny Shakespeare, with the seqzoo
+    evaluate command their card gives."""
+    import re
+    import shlex
+
+    from seqzoo.cli import main
     row = next(r for r in json.loads((REPO / "recipes/tinyshakespeare/results.json").read_text())["runs"]
                if r["name"] == "char_lstm_2x256")
-    r = run_evaluate(DEMO, dataset="tinyshakespeare", split="valid", data_dir=str(data_dir), batch_size=16, bptt=100)
-    assert r["tokens"] == row["metrics"]["valid_tokens"]
-    assert r["perplexity"] == pytest.approx(row["metrics"]["valid_perplexity"], rel=1e-4)
+    card = (hub.PACKAGED_DIR / get_pretrained_cfg(DEMO).file / "README.md").read_text()
+    assert card == (REPO / "model_cards" / f"{DEMO}.md").read_text()
+    command = shlex.split(re.search(r"`seqzoo (evaluate [^`]+)`", card).group(1))
+    assert "--bptt" in command  # the recipe's stream layout (16 x 100), not evaluate's default (10 x 35)
+    for split in ("valid", "test"):
+        assert main([*command, "--split", split, "--data-dir", str(data_dir)]) == 0
+        r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert r["tokens"] == row["metrics"][f"{split}_tokens"]
+        assert r["perplexity"] == pytest.approx(row["metrics"][f"{split}_perplexity"], rel=1e-5)
