@@ -273,8 +273,9 @@ def generate_main(argv=None) -> int:
         prompt = [vocab.eos_id] + vocab.encode(a.prompt, add_eos=False)  # <eos> starts every line in training
         level, eos = vocab.level, vocab.eos_id
 
-        def text_of(row):
-            return vocab.decode(row, skip_specials=False).replace(" <eos> " if level == "word" else "<eos>", "\n")
+        def text_of(row):  # <eos> ends a line (also the last one: it printed as "<eos>")
+            text = vocab.decode(row, skip_specials=False)
+            return "\n".join(p.strip(" ") for p in text.split("<eos>")) if level == "word" else text.replace("<eos>", "\n")
     else:  # an n-gram LM: words; </s> ends a sentence, the next starts at <s>
         from seqzoo.models.ngram import EOS
         level, eos = "word", lm.vocab.index(EOS)

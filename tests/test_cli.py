@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from seqzoo.cli import main
@@ -233,3 +234,16 @@ def test_generate_and_evaluate_name_a_model_of_the_wrong_family(name, tiny_corpu
     assert main(["evaluate", folder, "--dataset", str(tiny_corpus)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "scores language and translation models" in err[0], err
+
+
+def test_generate_prints_eos_as_a_line_break_even_at_the_end(tmp_path, monkeypatch, capsys):
+    """A continuation that ended in <eos> printed a literal "<eos>" after its last word."""
+    import seqzoo
+    import seqzoo.decoding as decoding
+    folder = tiny_model("lstm_lm_2x200").save_pretrained(tmp_path / "lm")
+    vocab = seqzoo.from_pretrained(folder).vocab
+    words = [w for w in vocab.itos if not w.startswith("<")][:3]
+    row = vocab.encode(f"{words[0]} {words[1]}") + vocab.encode(words[2])    # each line ends in <eos>
+    monkeypatch.setattr(decoding, "generate", lambda *a, **k: torch.tensor([row]))
+    assert decoding.generate_main([str(folder), "--prompt", words[2]]) == 0
+    assert capsys.readouterr().out == f"{words[2]} {words[0]} {words[1]}\n{words[2]}\n"
