@@ -130,3 +130,10 @@ def window_lm_6gram(pretrained=False, **kwargs):
 def window_lm_5gram_h200(pretrained=False, **kwargs):
     """n = 5 on Penn Treebank: 4 x 100 features, 200 tanh units, direct connections, dropout 0.4."""
     return _create(dict(context_size=4, embedding_size=100, hidden_size=200, direct=True, dropout=0.4), **kwargs)
+
+
+@register_model(pretrained={"ptb": PretrainedCfg(hf_hub_id="seqzoo/window_lm_5gram_h500.ptb", dataset="ptb",
+                                                 recipe="recipes/ptb/window_lm_nodirect.yaml")})
+def window_lm_5gram_h500(pretrained=False, **kwargs):
+    """n = 5 on Penn Treebank: 4 x 100 features, 500 tanh units, no direct connections, dropout 0.5."""
+    return _create(dict(context_size=4, embedding_size=100, hidden_size=500, direct=False, dropout=0.5), **kwargs)
