@@ -183,7 +183,7 @@ def run_evaluate(name_or_path: str, dataset: str = "ptb", split: str = "test", d
     error, a wrong model or corpus, unless ``allow_oov``). Translation models (``src_lang`` and ``tgt_lang``
     needed): BLEU and chrF with beam search."""
     from seqzoo.data.corpora import SPLITS, load_corpus
-    from seqzoo.hub import PICKLE_SUFFIXES, _family, from_pretrained, load_lightning_checkpoint
+    from seqzoo.hub import PICKLE_SUFFIXES, from_pretrained, load_lightning_checkpoint, model_family
 
     split = {"validation": "valid", "dev": "valid"}.get(split, split)
     if split not in SPLITS:
@@ -194,7 +194,7 @@ def run_evaluate(name_or_path: str, dataset: str = "ptb", split: str = "test", d
     else:
         model = from_pretrained(name_or_path, revision=revision, trust_pickle=trust_pickle)
     out = {"model": str(name_or_path), "dataset": dataset, "split": split}
-    family = _family(model)
+    family = model_family(model)
     if family in ("tagger", "classifier", "ctc"):
         raise ValueError(f"{name_or_path} is a {type(model).__name__} ({family}): seqzoo evaluate scores language and "
                          f"translation models; test it with seqzoo test --config RECIPE.yaml --ckpt_path CKPT")

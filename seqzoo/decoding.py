@@ -260,7 +260,7 @@ def generate_main(argv=None) -> int:
         lm = hub.load_lightning_checkpoint(a.checkpoint, a.trust_pickle, data_dir=a.data_dir, require_vocab=True)
     else:
         lm = hub.from_pretrained(a.checkpoint)
-    family = hub._family(lm)
+    family = hub.model_family(lm)
     if family not in ("rnn_lm", "window_lm", "ngram"):
         hint = "; translate with seqzoo translate" if family == "seq2seq" else ""
         raise ValueError(f"{a.checkpoint} is a {type(lm).__name__} ({family}), not a language model: seqzoo generate "
@@ -271,18 +271,22 @@ def generate_main(argv=None) -> int:
         if vocab is None:
             raise ValueError(f"{a.checkpoint} has no vocab: cannot turn the prompt into ids")
         prompt = [vocab.eos_id] + vocab.encode(a.prompt, add_eos=False)  # <eos> starts every line in training
-        level, eos = vocab.level, vocab.eos_id
+        level, eos_token = vocab.level, vocab.itos[vocab.eos_id]
 
-        def text_of(row):  # <eos> ends a line (also the last one: it printed as "<eos>")
-            text = vocab.decode(row, skip_specials=False)
-            return "\n".join(p.strip(" ") for p in text.split("<eos>")) if level == "word" else text.replace("<eos>", "\n")
+        def decode(row):
+            return vocab.decode(row, skip_specials=False)
     else:  # an n-gram LM: words; </s> ends a sentence, the next starts at <s>
         from seqzoo.models.ngram import EOS
-        level, eos = "word", lm.vocab.index(EOS)
-        prompt = [eos] + lm.encode(a.prompt)
+        level, eos_token = "word", EOS
+        prompt = [lm.vocab.index(EOS)] + lm.encode(a.prompt)
 
-        def text_of(row):
-            return " ".join(lm.vocab[i] for i in row).replace(f" {EOS} ", "\n").replace(EOS, "\n")
+        def decode(row):
+            return " ".join(lm.vocab[i] for i in row)
+
+    def text_of(row):  # every end of line is a line break, the last one too
+        text = decode(row)
+        return "\n".join(p.strip(" ") for p in text.split(eos_token)) if level == "word" else text.replace(eos_token, "\n")
+
     ids = torch.tensor([prompt] * a.num_samples)
     out = generate(lm, ids, a.max_new_tokens, a.temperature, a.top_k, a.top_p, a.greedy, generator=gen)
     for row in out.tolist():

@@ -118,13 +118,13 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
     import lightning as L
 
     from seqzoo.data.lm import LanguageModelDataModule
-    from seqzoo.hub import FAMILIES, PICKLE_SUFFIXES, from_pretrained, load_lightning_checkpoint
+    from seqzoo.hub import PICKLE_SUFFIXES, from_pretrained, load_lightning_checkpoint, model_family
 
     start = time.perf_counter()
     L.seed_everything(seed, verbose=False)
     net = load_lightning_checkpoint(model, trust_pickle, require_vocab=True) \
         if str(model).endswith(PICKLE_SUFFIXES) else from_pretrained(model, trust_pickle=trust_pickle)
-    family = next((f for f, (p, _) in FAMILIES.items() if p.rsplit(".", 1)[1] == type(net).__name__), None)
+    family = model_family(net)
     if family not in TASKS:
         raise ValueError(f"seqzoo finetune --train fine-tunes language models; {model} is a {type(net).__name__}")
     if getattr(net, "vocab", None) is None:

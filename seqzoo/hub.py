@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 
 __all__ = ["save_pretrained", "from_pretrained", "push_to_hub", "convert_checkpoint", "load_checkpoint_folder", "HubMixin",
-           "load_lightning_checkpoint",
+           "load_lightning_checkpoint", "model_family",
            "FORMAT_VERSION", "CONFIG_NAME", "WEIGHTS_NAME", "VOCAB_NAME", "CARD_NAME", "PICKLE_SUFFIXES"]
 
 FORMAT_VERSION = 1
@@ -125,7 +125,8 @@ def hub_models() -> list[str]:
     return [n for n in list_models() if family_of[n] in SUPPORTED_FAMILIES]
 
 
-def _family(model) -> str:
+def model_family(model) -> str:
+    """The family of a network or NGramLM (``rnn_lm``, ``seq2seq`` ..., ``ngram``); an error for anything else."""
     for family, (net_path, _) in FAMILIES.items():
         if type(model) is _import(net_path):
             return family
@@ -254,7 +255,7 @@ def _save_into(model, folder: Path, vocab, card: str | None, card_name: str | No
     """Write every file of a checkpoint into the existing, empty ``folder``."""
     from seqzoo import __version__
     model, attached = _unwrap(model)
-    family = _family(model)
+    family = model_family(model)
     if family == "ngram":
         if vocab is not None or vocabs:
             raise ValueError("an n-gram LM keeps its own vocabulary in model.arpa; do not pass vocab=")
