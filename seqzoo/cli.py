@@ -127,7 +127,8 @@ def run_ngram(dataset: str = "ptb", order: int = 3, smoothing: str = "modified-k
 
 def _ngram(argv):
     p = argparse.ArgumentParser(prog="seqzoo ngram", description=run_ngram.__doc__)
-    p.add_argument("--dataset", default="ptb", help="corpus name or path (default: ptb)")
+    p.add_argument("--dataset", default=None, help="corpus name or path (default: the model family's: "
+                   + ", ".join(f"{d} for {f}" for f, d in EVAL_DATASETS.items() if f != "window_lm") + ")")
     p.add_argument("--order", type=int, default=3, help="n-gram order (default: 3)")
     p.add_argument("--smoothing", default="modified-kn",
                    help="mle, add-k, katz, stupid or modified-kn (default: modified-kn)")
@@ -174,14 +175,22 @@ def _reproduce(argv):
               overrides=overrides)
 
 
-def run_evaluate(name_or_path: str, dataset: str = "ptb", split: str = "test", data_dir: str | None = None,
+# The corpus `seqzoo evaluate` reads when no --dataset is given, per model family.
+EVAL_DATASETS = {"rnn_lm": "ptb", "window_lm": "ptb", "ngram": "ptb", "seq2seq": "multi30k",
+                 "tagger": "ud-english-ewt", "classifier": "sst2", "ctc": "cmudict"}
+
+
+def run_evaluate(name_or_path: str, dataset: str | None = None, split: str = "test", data_dir: str | None = None,
                  trust_pickle: bool = False, revision: str | None = None, batch_size: int = 10,
-                 bptt: int = 35, src_lang: str | None = None, tgt_lang: str | None = None, beam_size: int = 5,
-                 length_penalty: float = 0.6, allow_oov: bool = False) -> dict:
-    """A checkpoint on one split. Language models: perplexity, token-weighted over the whole split, ``<eos>``
-    included, and the share of the split's words the model reads as ``<unk>`` (``oov_rate``; over half is an
-    error, a wrong model or corpus, unless ``allow_oov``). Translation models (``src_lang`` and ``tgt_lang``
-    needed): BLEU and chrF with beam search."""
+                 bptt: int = 35, src_lang: str | None = None, tgt_lang: str | None = None,
+                 beam_size: int | None = None, length_penalty: float = 0.6, allow_oov: bool = False,
+                 tag_column: str = "upos") -> dict:
+    """A checkpoint on one split of a corpus (default: its family's, EVAL_DATASETS). Language models:
+    perplexity, token-weighted over the whole split, ``<eos>`` included, and the share of the split's words the
+    model reads as ``<unk>`` (``oov_rate``; over half is an error, a wrong model or corpus, unless ``allow_oov``).
+    Translation models (``src_lang`` and ``tgt_lang`` needed): BLEU and chrF with beam search. Taggers: token
+    accuracy (``tag_column``). Classifiers: accuracy. CTC (G2P) models: phoneme and word error rates, beam search
+    when ``beam_size`` > 1."""
     from seqzoo.data.corpora import SPLITS, load_corpus
     from seqzoo.hub import PICKLE_SUFFIXES, from_pretrained, load_lightning_checkpoint, model_family
 
@@ -193,17 +202,24 @@ def run_evaluate(name_or_path: str, dataset: str = "ptb", split: str = "test", d
         model = load_lightning_checkpoint(name_or_path, trust_pickle, data_dir=data_dir, require_vocab=True)
     else:
         model = from_pretrained(name_or_path, revision=revision, trust_pickle=trust_pickle)
-    out = {"model": str(name_or_path), "dataset": dataset, "split": split}
     family = model_family(model)
-    if family in ("tagger", "classifier", "ctc"):
-        raise ValueError(f"{name_or_path} is a {type(model).__name__} ({family}): seqzoo evaluate scores language and "
-                         f"translation models; test it with seqzoo test --config RECIPE.yaml --ckpt_path CKPT")
+    dataset = dataset or EVAL_DATASETS[family]
+    out = {"model": str(name_or_path), "dataset": dataset, "split": split}
     if family == "seq2seq":
         if not (src_lang and tgt_lang):
             raise ValueError(f"{name_or_path} is a translation model: pass --src-lang and --tgt-lang (e.g. de en)")
         from seqzoo.models.seq2seq import evaluate_translation
         out.update(src_lang=src_lang, tgt_lang=tgt_lang, **evaluate_translation(
-            model, dataset, split, src_lang, tgt_lang, data_dir, beam_size, length_penalty))
+            model, dataset, split, src_lang, tgt_lang, data_dir, beam_size or 5, length_penalty))
+    elif family == "tagger":
+        from seqzoo.models.tagger import evaluate_tagging
+        out.update(tag_column=tag_column, **evaluate_tagging(model, dataset, split, data_dir, tag_column))
+    elif family == "classifier":
+        from seqzoo.models.classifier import evaluate_classification
+        out.update(evaluate_classification(model, dataset, split, data_dir))
+    elif family == "ctc":
+        from seqzoo.models.ctc import evaluate_g2p
+        out.update(beam_size=beam_size or 1, **evaluate_g2p(model, dataset, split, beam_size or 1))
     elif family == "ngram":
         sents = [line.split() for line in load_corpus(dataset, data_dir, splits=(split,))[split]["text"]]
         known = set(model.vocab) - {"<unk>"}
@@ -244,7 +260,8 @@ def _check_oov(rate: float, out: dict, allow: bool) -> float:
 def _evaluate(argv):
     p = argparse.ArgumentParser(prog="seqzoo evaluate", description=run_evaluate.__doc__)
     p.add_argument("model", help="registered name with tag, hf-hub:org/name, org/name, a checkpoint folder or a .ckpt")
-    p.add_argument("--dataset", default="ptb", help="corpus name or path (default: ptb)")
+    p.add_argument("--dataset", default=None, help="corpus name or path (default: the model family's: "
+                   + ", ".join(f"{d} for {f}" for f, d in EVAL_DATASETS.items() if f != "window_lm") + ")")
     p.add_argument("--split", default="test", help="train, valid or test (default: test)")
     p.add_argument("--data-dir", default=None, help="local mirror of the corpora (default: $SEQZOO_DATA)")
     p.add_argument("--revision", default=None, help="Hub branch, tag or commit sha (default: main)")
@@ -252,21 +269,33 @@ def _evaluate(argv):
     p.add_argument("--bptt", type=int, default=35, help="time steps per batch (default: 35)")
     p.add_argument("--src-lang", default=None, help="translation models: source language, e.g. de")
     p.add_argument("--tgt-lang", default=None, help="translation models: target language, e.g. en")
-    p.add_argument("--beam", type=int, default=5, help="translation models: beam size, 1 = greedy (default: 5)")
+    p.add_argument("--beam", type=int, default=None,
+                   help="translation and CTC models: beam size, 1 = greedy (default: 5 for translation, 1 for CTC)")
     p.add_argument("--length-penalty", type=float, default=0.6, help="translation models: GNMT alpha (default: 0.6)")
     p.add_argument("--trust-pickle", action="store_true",
                    help="allow a Lightning .ckpt (a pickle; read with torch.load(weights_only=True))")
     p.add_argument("--allow-oov", action="store_true",
                    help="language models: score even if over half the words are not in the model's vocabulary")
+    p.add_argument("--tag-column", default="upos", help="taggers: upos or xpos (default: upos)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     a = p.parse_args(argv)
+    if a.beam is not None and a.beam < 1:
+        raise ValueError(f"--beam must be >= 1, got {a.beam}")
     r = run_evaluate(a.model, a.dataset, a.split, a.data_dir, a.trust_pickle, a.revision, a.batch_size, a.bptt,
-                     a.src_lang, a.tgt_lang, a.beam, a.length_penalty, a.allow_oov)
+                     a.src_lang, a.tgt_lang, a.beam, a.length_penalty,
+                     a.allow_oov, a.tag_column)
+    where = f"{a.model} on {r['dataset']} {r['split']}"
     if a.json:
         print(json.dumps(r))
     elif "bleu" in r:
-        print(f"{a.model} on {a.dataset} {r['split']} ({a.src_lang}->{a.tgt_lang}, beam {a.beam}): BLEU "
+        print(f"{where} ({a.src_lang}->{a.tgt_lang}, beam {r['beam_size']}): BLEU "
               f"{r['bleu']:.2f}, chrF {r['chrf']:.2f} over {r['sentences']} sentences ({r['seconds']:.1f} s)")
+    elif "per" in r:
+        print(f"{where} (beam {r['beam_size']}): phoneme error rate {r['per']:.2%}, word error rate {r['wer']:.2%} "
+              f"over {r['words']} words ({r['seconds']:.1f} s)")
+    elif "accuracy" in r:
+        unit = f"{r['tokens']} tokens" if "tokens" in r else f"{r['sentences']} sentences"
+        print(f"{where}: accuracy {r['accuracy']:.2%} over {unit} ({r['seconds']:.1f} s)")
     else:
         print(f"{a.model} on {a.dataset} {r['split']}: perplexity {r['perplexity']:.2f} over {r['tokens']} tokens, "
               f"{r['oov_rate']:.2%} read as <unk> ({r['seconds']:.1f} s)")
@@ -368,11 +397,12 @@ VERBS = {
     "ngram": "fit an n-gram LM and print its perplexity",
     "reproduce": "run a recipe folder and write its results table",
     "list": "list registered models",
-    "evaluate": "perplexity of a checkpoint (name, Hub repo, folder or .ckpt) on a split",
+    "evaluate": "score a checkpoint (name, Hub repo, folder or .ckpt) on a split: perplexity, BLEU, accuracy, PER",
     "push": "upload a checkpoint folder or .ckpt to the Hugging Face Hub in one commit",
     "finetune": "fine-tune a pretrained language model on your own text (keeps / extends its vocabulary)",
     "translate": "translate stdin line by line with a seq2seq checkpoint (greedy or beam)",
     "generate": "continue a prompt with a language model (greedy, top-k, top-p, temperature)",
+    "predict": "tag, classify or transcribe (G2P) stdin line by line with a tagger, classifier or CTC model",
     "embeddings": "train (word2vec / fasttext), evaluate or query word vectors",
     "gradient-flow": "measure |d loss_T / d h_(T-k)| for RNN / LSTM / GRU (recipes/gradient_flow)",
 }
@@ -385,6 +415,7 @@ def _lazy(dotted: str):
 _FNS = {"ngram": _ngram, "list": _list, "reproduce": _reproduce, "evaluate": _evaluate, "push": _push,
         "finetune": _finetune,
         "translate": _lazy("seqzoo.decoding.translate_main"), "generate": _lazy("seqzoo.decoding.generate_main"),
+        "predict": _lazy("seqzoo.predict.predict_main"),
         "embeddings": _lazy("seqzoo.embeddings.embeddings_main"),
         "gradient-flow": _lazy("seqzoo.diagnostics.main")}
 

@@ -40,6 +40,7 @@ class Vocab:
         self.itos = list(tokens)
         self.stoi = {t: i for i, t in enumerate(self.itos)}
         self.level = level
+        self._uncased: bool | None = None
 
     @classmethod
     def build(cls, counts: Counter | Iterable[Iterable[str]], min_freq: int = 1,
@@ -67,6 +68,14 @@ class Vocab:
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Vocab) and self.itos == other.itos and self.level == other.level
+
+    @property
+    def uncased(self) -> bool:
+        """No token has an upper-case letter: the vocab was built from lower-cased text (``lowercase=True``
+        in the datamodules), so text a model reads through it should be lower-cased too."""
+        if self._uncased is None:
+            self._uncased = not any(t != t.lower() for t in self.itos[len(SPECIALS):])
+        return self._uncased
 
     @property
     def unk_id(self) -> int:

@@ -23,12 +23,12 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from seqzoo.hub import HubMixin
-from seqzoo.models.tagger import (CELLS, PAD_ID, RecurrentEncoder, SequenceTask, _check_choice, init_embedding,
-                                  lengths_to_mask)
+from seqzoo.models.tagger import (CELLS, PAD_ID, RecurrentEncoder, SequenceTask, _check_choice, batched,
+                                  init_embedding, lengths_to_mask, require)
 from seqzoo.registry import PretrainedCfg, register_model
 
-__all__ = ["ClassifierConfig", "RNNClassifier", "ClassifierTask", "AttentionPooling", "masked_max", "masked_mean",
-           "POOLINGS"]
+__all__ = ["ClassifierConfig", "RNNClassifier", "ClassifierTask", "evaluate_classification", "AttentionPooling",
+           "masked_max", "masked_mean", "POOLINGS"]
 
 POOLINGS = ("last", "max", "mean", "attention")
 
@@ -120,6 +120,36 @@ class RNNClassifier(HubMixin, nn.Module):
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.out(self.drop(self.pool(input_ids, lengths)))
 
+    @torch.no_grad()
+    def probabilities(self, texts: list[str], batch_size: int = 128) -> torch.Tensor:
+        """(len(texts), num_classes) class probabilities. Each text is split on white space and
+        lower-cased when the vocabulary is (``Vocab.uncased``), as the datamodule did in training;
+        an empty text is an error. Needs ``.vocab`` (``from_pretrained`` sets it)."""
+        from seqzoo.data.classification import collate_classification
+        require(self, "vocab")
+        norm = str.lower if self.vocab.uncased else str
+        rows = []
+        for n, text in enumerate(texts):
+            ids = [self.vocab[w] for w in norm(text).split()]
+            if not ids:
+                raise ValueError(f"text {n} is empty: nothing to classify")
+            rows.append((ids, 0))
+        device = next(self.parameters()).device
+        was_training = self.training
+        self.eval()
+        out = [torch.zeros(0, self.config.num_classes)]
+        for _, chunk in batched(rows, batch_size):
+            b = collate_classification(chunk, pad_id=PAD_ID)
+            out.append(self(b["input_ids"].to(device), b["lengths"].to(device)).softmax(-1).cpu())
+        self.train(was_training)
+        return torch.cat(out)
+
+    def classify(self, texts: list[str], batch_size: int = 128) -> list[str]:
+        """The most probable label of each text: ``classify(["a gorgeous film"]) -> ["positive"]``
+        (``.labels`` names the classes; without them, the class ids as strings)."""
+        names = getattr(self, "labels", None) or [str(i) for i in range(self.config.num_classes)]
+        return [names[i] for i in self.probabilities(texts, batch_size).argmax(-1).tolist()]
+
 
 class ClassifierTask(SequenceTask):
     """LightningModule for :class:`RNNClassifier`: cross-entropy, accuracy logged as
@@ -164,6 +194,22 @@ class ClassifierTask(SequenceTask):
         self.log(f"{split}_loss", loss, prog_bar=split == "train", batch_size=len(batch["labels"]))
         self.log(f"{split}_accuracy", metric, prog_bar=split != "train", on_step=False, on_epoch=True)
         return loss
+
+
+def evaluate_classification(net: RNNClassifier, dataset: str = "sst2", split: str = "valid",
+                            data_dir: str | None = None, batch_size: int = 128) -> dict:
+    """Accuracy of ``net.classify`` on a split, as ``ClassifierTask`` logs it; ``dataset`` as in
+    :class:`~seqzoo.data.classification.ClassificationDataModule` (SST-2 has train and valid (dev) only)."""
+    from seqzoo.data.classification import ClassificationDataModule
+    rows = ClassificationDataModule(dataset, data_dir).rows
+    if split not in rows:
+        raise ValueError(f"dataset {dataset!r} has no labelled {split!r} split; available: {', '.join(rows)}"
+                         f"{' (GLUE keeps the test labels private)' if split == 'test' else ''}")
+    top = max(y for _, y in rows[split])
+    if top >= net.config.num_classes:
+        raise ValueError(f"{dataset} {split} has label {top}, the model has {net.config.num_classes} classes")
+    pred = net.probabilities([t for t, _ in rows[split]], batch_size).argmax(-1).tolist()
+    return {"accuracy": sum(p == y for p, (_, y) in zip(pred, rows[split])) / len(pred), "sentences": len(pred)}
 
 
 def _create(arch_defaults: dict, **kwargs) -> RNNClassifier:

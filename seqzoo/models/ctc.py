@@ -26,10 +26,11 @@ from torch import nn
 from torchmetrics.text import WordErrorRate
 
 from seqzoo.hub import HubMixin
-from seqzoo.models.tagger import CELLS, PAD_ID, RecurrentEncoder, SequenceTask, _check_choice
+from seqzoo.models.tagger import CELLS, PAD_ID, RecurrentEncoder, SequenceTask, _check_choice, batched, require
 from seqzoo.registry import PretrainedCfg, register_model
 
-__all__ = ["CTCConfig", "CTCModel", "CTCTask", "ctc_greedy_decode", "ctc_prefix_beam_search", "DECODERS", "BLANK"]
+__all__ = ["CTCConfig", "CTCModel", "CTCTask", "ctc_decode", "ctc_greedy_decode", "ctc_prefix_beam_search",
+           "evaluate_g2p", "DECODERS", "BLANK"]
 
 BLANK = 0
 DECODERS = ("greedy", "beam")
@@ -101,6 +102,16 @@ def ctc_prefix_beam_search(log_probs: torch.Tensor, beam_size: int = 10, blank: 
                                                            reverse=True)]
 
 
+def ctc_decode(log_probs: torch.Tensor, lengths: torch.Tensor, beam_size: int = 1) -> list[list[int]]:
+    """(B, T, C), (B,) -> label ids per row: best path for ``beam_size`` 1, else the best prefix of
+    :func:`ctc_prefix_beam_search` (labels below probability 1e-4 at a frame pruned)."""
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    if beam_size == 1:
+        return ctc_greedy_decode(log_probs, lengths)
+    return [ctc_prefix_beam_search(lp[:n], beam_size, prune=1e-4)[0][0] for lp, n in zip(log_probs, lengths.tolist())]
+
+
 @dataclass
 class CTCConfig:
     vocab_size: int = 40  # input symbols (characters)
@@ -150,6 +161,31 @@ class CTCModel(HubMixin, nn.Module):
         h, _ = self.encoder(self.drop(x), lengths * r)               # (B, T*r, dirs*H)
         return self.out(self.drop(h)).log_softmax(-1), lengths * r
 
+    @torch.no_grad()
+    def transcribe(self, words: list[str], beam_size: int = 1, batch_size: int = 256) -> list[list[str]]:
+        """The labels of each input string, read character by character:
+        ``transcribe(["zoo"]) -> [["Z", "UW"]]`` for a CMUdict G2P model.
+
+        Characters are lower-cased when the vocabulary is (``Vocab.uncased``; CMUdict's words are);
+        a character the vocabulary lacks reads as ``<unk>``. ``beam_size`` 1 is best-path decoding,
+        more is prefix beam search. An empty string gives no labels. Needs ``.vocab`` and ``.labels``.
+        """
+        from seqzoo.data.g2p import collate_g2p
+        require(self, "vocab", "labels")
+        norm = str.lower if self.vocab.uncased else str
+        out: list[list[str]] = [[] for _ in words]
+        todo = [i for i, w in enumerate(words) if w]
+        device = next(self.parameters()).device
+        was_training = self.training
+        self.eval()
+        for _, idx in batched(todo, batch_size):
+            b = collate_g2p([([self.vocab[c] for c in norm(words[i])], []) for i in idx], pad_id=PAD_ID)
+            log_probs, out_lengths = self(b["input_ids"].to(device), b["lengths"].to(device))
+            for i, labels in zip(idx, ctc_decode(log_probs, out_lengths, beam_size)):
+                out[i] = [self.labels[c] for c in labels]
+        self.train(was_training)
+        return out
+
 
 class CTCTask(SequenceTask):
     """LightningModule for :class:`CTCModel`: ``torch.nn.CTCLoss`` (blank 0; per-sequence loss
@@ -191,10 +227,7 @@ class CTCTask(SequenceTask):
 
     def decode(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
         """(B, T', C), (B,) -> label ids per row, by the configured decoder."""
-        if self.hparams.decoder == "greedy":
-            return ctc_greedy_decode(log_probs, lengths)
-        return [ctc_prefix_beam_search(lp[:n], self.hparams.beam_size, prune=1e-4)[0][0]
-                for lp, n in zip(log_probs, lengths.tolist())]
+        return ctc_decode(log_probs, lengths, 1 if self.hparams.decoder == "greedy" else self.hparams.beam_size)
 
     def _loss(self, batch):
         log_probs, out_lengths = self(batch)
@@ -221,6 +254,30 @@ class CTCTask(SequenceTask):
 
     def test_step(self, batch, batch_idx):
         self._eval(batch, "test")
+
+
+def evaluate_g2p(net: CTCModel, dataset: str = "cmudict", split: str = "test", beam_size: int = 1,
+                 batch_size: int = 256) -> dict:
+    """Phoneme error rate (edit distance / reference length over the whole split, as ``CTCTask``
+    logs it) and word error rate (share of words with any error) of ``net.transcribe`` on a split of
+    :class:`~seqzoo.data.g2p.G2PDataModule`; stress digits kept if the model's labels have them."""
+    from torchmetrics.functional.text import word_error_rate
+
+    from seqzoo.data.g2p import G2PDataModule
+    require(net, "labels")
+    stress = any(ch.isdigit() for label in net.labels for ch in label)
+    pairs = G2PDataModule(dataset, stress=stress).pairs
+    if split not in pairs or not pairs[split]:
+        raise ValueError(f"dataset {dataset!r} has no words in split {split!r}; splits: train, valid, test")
+    known = set(net.labels)
+    for w, ps in pairs[split]:
+        bad = next((p for p in ps if p not in known), None)
+        if bad is not None:
+            raise ValueError(f"{dataset} {split} word {w!r} has the phoneme {bad!r}, which the model does not know")
+    hyps = net.transcribe([w for w, _ in pairs[split]], beam_size, batch_size)
+    refs = [ps for _, ps in pairs[split]]
+    return {"per": float(word_error_rate([" ".join(h) for h in hyps], [" ".join(r) for r in refs])),
+            "wer": sum(h != r for h, r in zip(hyps, refs)) / len(refs), "words": len(refs)}
 
 
 def _create(arch_defaults: dict, **kwargs) -> CTCModel:

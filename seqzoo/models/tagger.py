@@ -30,8 +30,9 @@ from seqzoo.data.lm import IGNORE_INDEX
 from seqzoo.hub import HubMixin
 from seqzoo.registry import PretrainedCfg, register_model
 
-__all__ = ["TaggerConfig", "RNNTagger", "TaggerTask", "RecurrentEncoder", "CharEncoder", "SequenceTask",
-           "lengths_to_mask", "init_embedding", "CELLS", "CHAR_ENCODERS", "OPTIMIZERS", "PAD_ID", "UNK_ID"]
+__all__ = ["TaggerConfig", "RNNTagger", "TaggerTask", "evaluate_tagging", "RecurrentEncoder", "CharEncoder",
+           "SequenceTask", "lengths_to_mask", "init_embedding", "require", "batched", "CELLS", "CHAR_ENCODERS",
+           "OPTIMIZERS", "PAD_ID", "UNK_ID"]
 
 CELLS = ("lstm", "gru")
 CHAR_ENCODERS = ("none", "lstm", "cnn")
@@ -55,6 +56,22 @@ def init_embedding(embed: nn.Embedding, embeddings: torch.Tensor | None) -> None
                          f"(vocab_size, embedding_size) = {tuple(embed.weight.shape)}")
     with torch.no_grad():
         embed.weight.copy_(embeddings)
+
+
+def require(net: nn.Module, *names: str) -> None:
+    """``net`` has the vocabularies ``names`` (``vocab``, ``tags`` ...) that reading or writing text needs."""
+    missing = [n for n in names if getattr(net, n, None) is None]
+    if missing:
+        raise ValueError(f"this {type(net).__name__} has no {' or '.join(missing)}: load it with "
+                         f"seqzoo.from_pretrained (which reads its vocabulary files) or set .{missing[0]}")
+
+
+def batched(items: list, batch_size: int):
+    """(start, chunk) over ``items`` in chunks of ``batch_size`` (>= 1)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    for i in range(0, len(items), batch_size):
+        yield i, items[i:i + batch_size]
 
 
 def _check_choice(name: str, value: str, valid: tuple[str, ...]) -> None:
@@ -188,6 +205,35 @@ class RNNTagger(HubMixin, nn.Module):
         out, _ = self.encoder(self.drop(x), lengths)                 # (B, T, dirs * H)
         return self.out(self.drop(out))                              # (B, T, num_tags)
 
+    @torch.no_grad()
+    def tag(self, sentences: list[list[str] | str], batch_size: int = 64, max_word_length: int = 30) -> list[list[str]]:
+        """One tag per word: ``tag([["The", "cat", "sat"]]) -> [["DET", "NOUN", "VERB"]]``.
+
+        A sentence is a list of words or a string split on white space. Words are looked up as the
+        datamodule did in training: lower-cased when the vocabulary is (``Vocab.uncased``), their
+        characters as written, cut to ``max_word_length`` (the datamodule's default). Needs ``.vocab``,
+        ``.tags`` and, with character features, ``.char_vocab`` (``from_pretrained`` sets them).
+        """
+        from seqzoo.data.tagging import collate_tagging
+        require(self, "vocab", "tags", *(["char_vocab"] if self.chars is not None else []))
+        sents = [s.split() if isinstance(s, str) else list(s) for s in sentences]
+        norm = str.lower if self.vocab.uncased else str
+        char_id = self.char_vocab.__getitem__ if self.chars is not None else (lambda c: UNK_ID)
+        out: list[list[str]] = [[] for _ in sents]
+        todo = [i for i, s in enumerate(sents) if s]
+        device = next(self.parameters()).device
+        was_training = self.training
+        self.eval()
+        for _, idx in batched(todo, batch_size):
+            rows = [{"ids": [self.vocab[norm(w)] for w in sents[i]], "tags": [0] * len(sents[i]),
+                     "chars": [[char_id(c) for c in w] or [PAD_ID] for w in sents[i]]} for i in idx]
+            b = {k: v.to(device) for k, v in collate_tagging(rows, max_word_length).items()}
+            best = self(b["input_ids"], b["lengths"], b["chars"], b["char_lengths"]).argmax(-1).tolist()
+            for i, row in zip(idx, best):
+                out[i] = [self.tags[t] for t in row[:len(sents[i])]]
+        self.train(was_training)
+        return out
+
 
 class SequenceTask(HubMixin, L.LightningModule):
     """What every sequence task (tagging, classification, CTC) shares: the optimiser and LR schedule,
@@ -292,6 +338,28 @@ class TaggerTask(SequenceTask):
         self.log(f"{split}_loss", loss, prog_bar=split == "train", batch_size=len(batch["input_ids"]))
         self.log(f"{split}_accuracy", metric, prog_bar=split != "train", on_step=False, on_epoch=True)
         return loss
+
+
+def evaluate_tagging(net: RNNTagger, dataset: str = "ud-english-ewt", split: str = "test", data_dir: str | None = None,
+                     tag_column: str = "upos", batch_size: int = 128) -> dict:
+    """Token accuracy (micro, over every word of the split) of ``net.tag`` on a treebank split, as
+    ``TaggerTask`` logs it; ``dataset`` as in :class:`~seqzoo.data.tagging.TaggingDataModule`."""
+    from seqzoo.data.tagging import TaggingDataModule
+    require(net, "tags")
+    sents = TaggingDataModule(dataset, data_dir, tag_column).sents
+    if split not in sents:
+        raise ValueError(f"dataset {dataset!r} has no split {split!r}; available: {', '.join(sents)}")
+    known = set(net.tags)
+    for _, gold in sents[split]:
+        bad = next((t for t in gold if t not in known), None)
+        if bad is not None:
+            shown = " ".join(net.tags[:20]) + (" ..." if len(net.tags) > 20 else "")
+            raise ValueError(f"{dataset} {split} has the {tag_column} tag {bad!r}, which the model does not know "
+                             f"(its {len(net.tags)} tags: {shown}); a model of the other --tag-column?")
+    pred = net.tag([w for w, _ in sents[split]], batch_size=batch_size)
+    pairs = [(p, g) for ps, (_, gs) in zip(pred, sents[split]) for p, g in zip(ps, gs)]
+    return {"accuracy": sum(p == g for p, g in pairs) / len(pairs), "tokens": len(pairs),
+            "sentences": len(sents[split])}
 
 
 def _create(arch_defaults: dict, **kwargs) -> RNNTagger:
