@@ -157,6 +157,17 @@ def card_metadata(model_name: str, config: dict, results_run: dict | None, datas
     return meta
 
 
+# family -> (a Python call on the loaded model, what `seqzoo predict` prints per input line)
+_PREDICT = {
+    "tagger": ('model.tag(["The cat sat on the mat ."])  # one tag per word; a sentence may be a list of words',
+               "one line of word/TAG per input sentence"),
+    "classifier": ('model.classify(["a gorgeous , witty film"])  # one label per text; .probabilities(texts) for all',
+                   "label and probability per input line"),
+    "ctc": ('model.transcribe(["seqzoo"])  # labels (phonemes) per word; beam_size=10 for prefix beam search',
+            "the labels of each word of each input line"),
+}
+
+
 def make_card(model_name: str, config: dict, results_run: dict | None, dataset: str | None,
               recipe_command: str | None, license: str = "apache-2.0", base_model: str | None = None,
               family: str | None = None, languages: tuple[str, str] | None = None, eval_flags: str = "") -> str:
@@ -172,8 +183,8 @@ def make_card(model_name: str, config: dict, results_run: dict | None, dataset: 
         family: the model family (``seq2seq``, ``tagger`` ...; see ``KINDS``); default: guessed from ``config``'s
             fields (:func:`family_of`).
         languages: a translation model's (source, target) language codes, for its ``seqzoo evaluate`` command.
-        eval_flags: a language model's stream layout in the recipe (e.g. ``" --batch-size 16 --bptt 100"``), for a
-            ``seqzoo evaluate`` command that gives back the card's figures exactly.
+        eval_flags: flags for the card's ``seqzoo evaluate`` command that give back its figures exactly: a language
+            model's stream layout in the recipe (e.g. ``" --batch-size 16 --bptt 100"``), a tagger's tag column ...
     """
     family = family or family_of(config)
     meta = card_metadata(model_name, config, results_run, dataset, license, base_model, family)
@@ -181,7 +192,7 @@ def make_card(model_name: str, config: dict, results_run: dict | None, dataset: 
     _, display = _dataset_info(dataset)
     values = _metric_values(results_run, family)
     loaded = {"ngram": "NGramLM", "seq2seq": "Seq2SeqNet with .src_tokenizer / .tgt_tokenizer",
-              "tagger": "RNNTagger with .vocab, .tags", "classifier": "RNNClassifier with .vocab",
+              "tagger": "RNNTagger with .vocab, .tags", "classifier": "RNNClassifier with .vocab, .labels",
               "ctc": "CTCModel with .vocab, .labels", "window_lm": "WindowLM with .vocab"}.get(family,
                                                                                             "RNNLM with .vocab")
     use = {"seq2seq": f"`seqzoo translate {model_name} --beam 5 < src.txt > hyp.txt`" + (
@@ -189,13 +200,19 @@ def make_card(model_name: str, config: dict, results_run: dict | None, dataset: 
                f"{languages[0]} --tgt-lang {languages[1]} --beam 5 --json`" if languages and dataset else ""),
            "ngram": f"`seqzoo evaluate {model_name} --dataset {dataset or 'DATASET'} --json`",
            "rnn_lm": f"`seqzoo evaluate {model_name} --dataset {dataset or 'DATASET'}{eval_flags} --json`",
-           "window_lm": f"`seqzoo evaluate {model_name} --dataset {dataset or 'DATASET'}{eval_flags} --json`"}.get(family)
+           "window_lm": f"`seqzoo evaluate {model_name} --dataset {dataset or 'DATASET'}{eval_flags} --json`",
+           }.get(family)
+    if family in _PREDICT:
+        what, split = _PREDICT[family][1], "validation" if "--split valid" in eval_flags else "test"
+        use = (f"`seqzoo predict {model_name} < input.txt` ({what}); scored on {dataset or 'DATASET'}'s {split} split: "
+               f"`seqzoo evaluate {model_name} --dataset {dataset or 'DATASET'}{eval_flags} --json`")
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
     lines = ["---", front.rstrip(), "---", "", f"# {model_name}", "",
              description + (f" Trained on {display}." if display else ""), "",
              "## Intended use", "", KINDS[family][3],
              "", "## How to load", "", "```python", "import seqzoo", "",
              f'model = seqzoo.from_pretrained("{model_name}")  # {loaded}, eval mode',
+             *([_PREDICT[family][0]] if family in _PREDICT else []),
              "```", "", "Or from a local copy of this repository: `seqzoo.from_pretrained(\"path/to/folder\")`"
              + (f"; from the shell: {use}." if use else "."), ""]
     lines += ["## Training", ""]
@@ -233,6 +250,26 @@ def make_card(model_name: str, config: dict, results_run: dict | None, dataset: 
               "can reproduce the biases of the training text.",
               "- Numbers above hold for the split and preprocessing named here only.", ""]
     return "\n".join(lines)
+
+
+def _eval_flags(family: str, data: dict, model: dict) -> str:
+    """The ``seqzoo evaluate`` flags that make it score a recipe's model as the recipe's test run did."""
+    if family in ("rnn_lm", "window_lm"):
+        import inspect
+
+        from seqzoo.cli import run_evaluate
+        ev = inspect.signature(run_evaluate).parameters  # the stream layout seqzoo evaluate uses without flags
+        default = (ev["batch_size"].default, ev["bptt"].default)
+        stream = (data.get("eval_batch_size", default[0]), data.get("bptt", default[1]))
+        return f" --batch-size {stream[0]} --bptt {stream[1]}" if stream != default else ""
+    if family == "tagger":
+        return " --data-dir DATA_DIR" + (f" --tag-column {data['tag_column']}" if data.get("tag_column", "upos")
+                                         != "upos" else "")
+    if family == "classifier":  # the datamodule serves dev as its test split (GLUE's test labels are private)
+        return " --split valid --data-dir DATA_DIR"
+    if family == "ctc" and model.get("decoder") == "beam":
+        return f" --beam {model.get('beam_size', 10)}"
+    return ""
 
 
 # -- one card per recipe run --------------------------------------------------------------------------
@@ -304,8 +341,7 @@ def card_for_run(recipe_dir: str | os.PathLike, run: dict, config: dict | None =
         args, family = config or recipe_args, family or recipe_family
         data = recipe.get("data") or {}
         languages = (data["src_lang"], data["tgt_lang"]) if family == "seq2seq" and "src_lang" in data else None
-        stream = (data.get("eval_batch_size", 10), data.get("bptt", 35))   # seqzoo evaluate's defaults: 10, 35
-        eval_flags = f" --batch-size {stream[0]} --bptt {stream[1]}" if stream != (10, 35) else ""
+        eval_flags = _eval_flags(family, data, (recipe.get("model") or {}).get("init_args") or {})
         command = (f"seqzoo fit --config {cfg.recipe} --data.data_dir DATA_DIR\n"
                    f"# or, with the test run and results.json: seqzoo reproduce {folder} "
                    f"--only {run['name']} --data-dir DATA_DIR")

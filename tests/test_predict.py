@@ -65,7 +65,9 @@ def tagger(tmp_path_factory):
             for row, n in zip(task.eval()(b).argmax(-1).tolist(), b["lengths"].tolist()):
                 expected.append([dm.tags[t] for t in row[:n]])
     folder = seqzoo.save_pretrained(task, tmp_path_factory.mktemp("tagger") / "model")
-    return {"dm": dm, "folder": folder, "accuracy": acc, "expected": expected, "treebank": tb}
+    trainer.save_checkpoint(folder.parent / "last.ckpt")
+    return {"dm": dm, "folder": folder, "accuracy": acc, "expected": expected, "treebank": tb,
+            "ckpt": folder.parent / "last.ckpt"}
 
 
 def test_tagger_tags_as_the_task_did_and_evaluate_gives_its_test_accuracy(tagger):
@@ -82,6 +84,10 @@ def test_tagger_tags_as_the_task_did_and_evaluate_gives_its_test_accuracy(tagger
     r = run_evaluate(str(tagger["folder"]), str(tagger["treebank"]), "test")
     assert r["accuracy"] == pytest.approx(tagger["accuracy"], abs=1e-6)
     assert r["tokens"] == sum(map(len, words)) and r["sentences"] == len(words)
+    with pytest.raises(ValueError, match="pickle"):  # a Lightning .ckpt only with trust_pickle
+        run_evaluate(str(tagger["ckpt"]), str(tagger["treebank"]), "test")
+    r = run_evaluate(str(tagger["ckpt"]), str(tagger["treebank"]), "test", trust_pickle=True)  # vocab rebuilt
+    assert r["accuracy"] == pytest.approx(tagger["accuracy"], abs=1e-6)
 
 
 def test_seqzoo_predict_tags_stdin(tagger, monkeypatch, capsys):
