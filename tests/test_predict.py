@@ -79,6 +79,8 @@ def test_tagger_tags_as_the_task_did_and_evaluate_gives_its_test_accuracy(tagger
     assert net.tag(words, batch_size=5) == expected
     assert net.tag([" ".join(w) for w in words[:3]]) == expected[:3]  # a string is split on white space
     assert net.tag([[], words[0]]) == [[], expected[0]]
+    assert net.train().tag(words[:2]) == expected[:2] and net.training  # eval inside, the mode given back
+    net.eval()
     net.vocab._uncased = False  # words looked up as written: the capitals become <unk> and some tags change
     assert net.tag(words) != expected
     r = run_evaluate(str(tagger["folder"]), str(tagger["treebank"]), "test")

@@ -24,7 +24,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from seqzoo.hub import HubMixin
 from seqzoo.models.tagger import (CELLS, PAD_ID, RecurrentEncoder, SequenceTask, _check_choice, batched,
-                                  init_embedding, lengths_to_mask, require)
+                                  evaluating, init_embedding, lengths_to_mask, require)
 from seqzoo.registry import PretrainedCfg, register_model
 
 __all__ = ["ClassifierConfig", "RNNClassifier", "ClassifierTask", "evaluate_classification", "AttentionPooling",
@@ -134,14 +134,11 @@ class RNNClassifier(HubMixin, nn.Module):
             if not ids:
                 raise ValueError(f"text {n} is empty: nothing to classify")
             rows.append((ids, 0))
-        device = next(self.parameters()).device
-        was_training = self.training
-        self.eval()
         out = [torch.zeros(0, self.config.num_classes)]
-        for _, chunk in batched(rows, batch_size):
-            b = collate_classification(chunk, pad_id=PAD_ID)
-            out.append(self(b["input_ids"].to(device), b["lengths"].to(device)).softmax(-1).cpu())
-        self.train(was_training)
+        with evaluating(self) as device:
+            for _, chunk in batched(rows, batch_size):
+                b = collate_classification(chunk, pad_id=PAD_ID)
+                out.append(self(b["input_ids"].to(device), b["lengths"].to(device)).softmax(-1).cpu())
         return torch.cat(out)
 
     def classify(self, texts: list[str], batch_size: int = 128) -> list[str]:

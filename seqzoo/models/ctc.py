@@ -26,7 +26,8 @@ from torch import nn
 from torchmetrics.text import WordErrorRate
 
 from seqzoo.hub import HubMixin
-from seqzoo.models.tagger import CELLS, PAD_ID, RecurrentEncoder, SequenceTask, _check_choice, batched, require
+from seqzoo.models.tagger import (CELLS, PAD_ID, RecurrentEncoder, SequenceTask, _check_choice, batched, evaluating,
+                                  require)
 from seqzoo.registry import PretrainedCfg, register_model
 
 __all__ = ["CTCConfig", "CTCModel", "CTCTask", "ctc_decode", "ctc_greedy_decode", "ctc_prefix_beam_search",
@@ -175,15 +176,12 @@ class CTCModel(HubMixin, nn.Module):
         norm = str.lower if self.vocab.uncased else str
         out: list[list[str]] = [[] for _ in words]
         todo = [i for i, w in enumerate(words) if w]
-        device = next(self.parameters()).device
-        was_training = self.training
-        self.eval()
-        for _, idx in batched(todo, batch_size):
-            b = collate_g2p([([self.vocab[c] for c in norm(words[i])], []) for i in idx], pad_id=PAD_ID)
-            log_probs, out_lengths = self(b["input_ids"].to(device), b["lengths"].to(device))
-            for i, labels in zip(idx, ctc_decode(log_probs, out_lengths, beam_size)):
-                out[i] = [self.labels[c] for c in labels]
-        self.train(was_training)
+        with evaluating(self) as device:
+            for _, idx in batched(todo, batch_size):
+                b = collate_g2p([([self.vocab[c] for c in norm(words[i])], []) for i in idx], pad_id=PAD_ID)
+                log_probs, out_lengths = self(b["input_ids"].to(device), b["lengths"].to(device))
+                for i, labels in zip(idx, ctc_decode(log_probs, out_lengths, beam_size)):
+                    out[i] = [self.labels[c] for c in labels]
         return out
 
 

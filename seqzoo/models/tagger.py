@@ -16,6 +16,7 @@ optimiser part of a LightningModule).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import lightning as L
@@ -31,7 +32,7 @@ from seqzoo.hub import HubMixin
 from seqzoo.registry import PretrainedCfg, register_model
 
 __all__ = ["TaggerConfig", "RNNTagger", "TaggerTask", "evaluate_tagging", "RecurrentEncoder", "CharEncoder",
-           "SequenceTask", "lengths_to_mask", "init_embedding", "require", "batched", "CELLS", "CHAR_ENCODERS",
+           "SequenceTask", "lengths_to_mask", "init_embedding", "require", "batched", "evaluating", "CELLS", "CHAR_ENCODERS",
            "OPTIMIZERS", "PAD_ID", "UNK_ID"]
 
 CELLS = ("lstm", "gru")
@@ -64,6 +65,17 @@ def require(net: nn.Module, *names: str) -> None:
     if missing:
         raise ValueError(f"this {type(net).__name__} has no {' or '.join(missing)}: load it with "
                          f"seqzoo.from_pretrained (which reads its vocabulary files) or set .{missing[0]}")
+
+
+@contextmanager
+def evaluating(net: nn.Module):
+    """``net`` in eval mode inside the block (its mode is restored after); yields the device of its weights."""
+    was_training = net.training
+    net.eval()
+    try:
+        yield next(net.parameters()).device
+    finally:
+        net.train(was_training)
 
 
 def batched(items: list, batch_size: int):
@@ -221,17 +233,14 @@ class RNNTagger(HubMixin, nn.Module):
         char_id = self.char_vocab.__getitem__ if self.chars is not None else (lambda c: UNK_ID)
         out: list[list[str]] = [[] for _ in sents]
         todo = [i for i, s in enumerate(sents) if s]
-        device = next(self.parameters()).device
-        was_training = self.training
-        self.eval()
-        for _, idx in batched(todo, batch_size):
-            rows = [{"ids": [self.vocab[norm(w)] for w in sents[i]], "tags": [0] * len(sents[i]),
-                     "chars": [[char_id(c) for c in w] or [PAD_ID] for w in sents[i]]} for i in idx]
-            b = {k: v.to(device) for k, v in collate_tagging(rows, max_word_length).items()}
-            best = self(b["input_ids"], b["lengths"], b["chars"], b["char_lengths"]).argmax(-1).tolist()
-            for i, row in zip(idx, best):
-                out[i] = [self.tags[t] for t in row[:len(sents[i])]]
-        self.train(was_training)
+        with evaluating(self) as device:
+            for _, idx in batched(todo, batch_size):
+                rows = [{"ids": [self.vocab[norm(w)] for w in sents[i]], "tags": [0] * len(sents[i]),
+                         "chars": [[char_id(c) for c in w] or [PAD_ID] for w in sents[i]]} for i in idx]
+                b = {k: v.to(device) for k, v in collate_tagging(rows, max_word_length).items()}
+                best = self(b["input_ids"], b["lengths"], b["chars"], b["char_lengths"]).argmax(-1).tolist()
+                for i, row in zip(idx, best):
+                    out[i] = [self.tags[t] for t in row[:len(sents[i])]]
         return out
 
 
