@@ -8,9 +8,10 @@
 
 (after `seqzoo reproduce recipes/<dataset> --only ...`, which exports each trained model to a seqzoo folder).
 Each folder is evaluated on the test split with `seqzoo evaluate` (language models: perplexity; translation
-models, --langs: BLEU / chrF with beam 5), pushed with `seqzoo push` to the local Hub HTTP server of
-tests/hub_server.py, pulled back through huggingface_hub and evaluated again. Each round trip replaces its
-entry (by repo id) in recipes/<dataset>/hub_roundtrip.json."""
+models, --langs: BLEU / chrF with beam 5; taggers: accuracy, e.g. --dataset ud-english-ewt --recipe ud_ewt),
+pushed with `seqzoo push` to the local Hub HTTP server of tests/hub_server.py, pulled back through
+huggingface_hub and evaluated again. Each round trip replaces its entry (by repo id) in
+recipes/<recipe>/hub_roundtrip.json."""
 import argparse, json, os, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, "tests")
@@ -19,6 +20,7 @@ from hub_server import FakeHub
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("pairs", nargs="+", metavar="FOLDER REPO_ID")
 p.add_argument("--dataset", default="ptb", help="named corpus of the recipe (default: ptb)")
+p.add_argument("--recipe", default=None, help="recipe folder under recipes/ (default: the dataset's name)")
 p.add_argument("--langs", nargs=2, default=(None, None), metavar=("SRC", "TGT"), help="translation models")
 p.add_argument("--data-dir", default="../shared/data")
 a = p.parse_args()
@@ -31,7 +33,7 @@ os.environ.update(HF_ENDPOINT=server.url, HF_HOME=tempfile.mkdtemp(), HF_TOKEN="
 from seqzoo.cli import run_evaluate, run_push
 from seqzoo.recipes import device_name
 
-out = Path("recipes") / a.dataset / "hub_roundtrip.json"
+out = Path("recipes") / (a.recipe or a.dataset) / "hub_roundtrip.json"
 old = json.loads(out.read_text()) if out.exists() else {"runs": []}
 runs = old["runs"] if "runs" in old else [old]  # the first round trip was written as one object
 
