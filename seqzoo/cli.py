@@ -337,16 +337,20 @@ def _push(argv):
 
 
 def _finetune(argv):
-    from seqzoo.finetune import finetune_lm, finetune_seq2seq
-    p = argparse.ArgumentParser(prog="seqzoo finetune", description="Fine-tune a pretrained language model (--train) "
-                                "or translation model (--src/--tgt) on your own text. Keeps the pretrained vocabulary "
-                                "(an LM's optionally extended); saves a new seqzoo checkpoint whose card names its base.")
+    from seqzoo.finetune import finetune_labelled, finetune_lm, finetune_seq2seq
+    p = argparse.ArgumentParser(prog="seqzoo finetune", description="Fine-tune a pretrained language model (--train), "
+                                "translation model (--src/--tgt) or tagger, classifier or CTC model (--data) on your "
+                                "own data. Keeps the pretrained vocabulary (an LM's optionally extended); saves a new "
+                                "seqzoo checkpoint whose card names its base.")
     p.add_argument("model", help="registered name with tag, hf-hub:org/name, org/name, a checkpoint folder or a .ckpt")
     p.add_argument("--train", default=None, help="LM: UTF-8 text, one sentence or paragraph per line")
     p.add_argument("--src", default=None, help="translation: source side, one sentence per line")
     p.add_argument("--tgt", default=None, help="translation: target side, line-aligned with --src")
     p.add_argument("--valid-src", default=None, help="translation: validation source (default: last 5%% of --src)")
     p.add_argument("--valid-tgt", default=None, help="translation: validation target")
+    p.add_argument("--data", default=None, help="tagger: a folder of *-ud-{train,dev,test}.conllu; classifier: a "
+                   "folder with train.tsv and dev.tsv (GLUE format); CTC: a CMUdict-format dictionary")
+    p.add_argument("--tag-column", default="upos", help="--data, taggers: upos or xpos (default: upos)")
     p.add_argument("--valid", default=None, help="validation text (default: train split 90/5/5 by line)")
     p.add_argument("--test", default=None, help="test text (default: the validation text)")
     p.add_argument("--out", default=None, help="new checkpoint folder (default: runs/finetune/NAME)")
@@ -356,18 +360,28 @@ def _finetune(argv):
     p.add_argument("--vectors", default=None, help="--extend-vocab: word vectors (e.g. FastText .bin) for new rows")
     p.add_argument("--epochs", type=int, default=3, help="(default: 3)")
     p.add_argument("--max-steps", type=int, default=-1, help="stop after this many batches (default: no limit)")
-    p.add_argument("--optimizer", default=None, help="sgd, adam or adamw (default: sgd for an LM, adam for translation)")
+    p.add_argument("--optimizer", default=None, help="sgd, adam or adamw (default: sgd for an LM, else adam)")
     p.add_argument("--lr", type=float, default=None, help="default: LM 1.0 for sgd (1/20 of from-scratch), 3e-4 for "
-                                                          "adam; translation 3e-4 for adam")
+                                                          "adam; others 3e-4 for adam, 0.1 for sgd")
     p.add_argument("--lr-decay", type=float, default=0.5, help="LR factor after every epoch (default: 0.5)")
     p.add_argument("--batch-size", type=int, default=None, help="LM: stream columns (default: 20); translation: "
-                                                                 "pairs per batch (default: 64)")
+                                                                 "pairs per batch (default: 64); --data: examples "
+                                                                 "per batch (default: 32)")
     p.add_argument("--bptt", type=int, default=35, help="(default: 35)")
     p.add_argument("--trust-pickle", action="store_true", help="allow a Lightning .ckpt (a pickle)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     a = p.parse_args(argv)
-    if (a.train is None) == (a.src is None and a.tgt is None):
-        raise ValueError("give --train FILE (a language model) or --src FILE --tgt FILE (a translation model)")
+    if sum(x is not None for x in (a.train, a.src or a.tgt, a.data)) != 1:
+        raise ValueError("give one of --train FILE (a language model), --src FILE --tgt FILE (a translation model) "
+                         "or --data PATH (a tagger, classifier or CTC model)")
+    if a.data is not None:
+        r = finetune_labelled(a.model, a.data, a.out, a.epochs, a.optimizer or "adam", a.lr, a.lr_decay,
+                              a.batch_size or 32, a.tag_column, max_steps=a.max_steps, trust_pickle=a.trust_pickle)
+        b, f = r["before"], r["after"]
+        print(json.dumps(r) if a.json else f"{a.model} -> {r['out']}: " + ", ".join(
+            f"{k.replace('_', ' ')} {b[k]:.4f} -> {f[k]:.4f}" for k in f) + f"; {100 * r['oov_rate']:.2f}% of the "
+            f"training words are not in the vocabulary")
+        return
     if a.train is None:
         if a.src is None or a.tgt is None:
             raise ValueError("a translation model needs both --src and --tgt")
@@ -399,7 +413,7 @@ VERBS = {
     "list": "list registered models",
     "evaluate": "score a checkpoint (name, Hub repo, folder or .ckpt) on a split: perplexity, BLEU, accuracy, PER",
     "push": "upload a checkpoint folder or .ckpt to the Hugging Face Hub in one commit",
-    "finetune": "fine-tune a pretrained language model on your own text (keeps / extends its vocabulary)",
+    "finetune": "fine-tune a pretrained model on your own data (LM, translation, tagger, classifier, CTC)",
     "translate": "translate stdin line by line with a seq2seq checkpoint (greedy or beam)",
     "generate": "continue a prompt with a language model (greedy, top-k, top-p, temperature)",
     "predict": "tag, classify or transcribe (G2P) stdin line by line with a tagger, classifier or CTC model",

@@ -1,5 +1,6 @@
 """Fine-tune a pretrained model on one's own corpus: ``seqzoo finetune NAME_OR_PATH --train my.txt`` for a language
-model, ``--src my.de --tgt my.en`` for a translation model (its subword tokenizers are kept as they are).
+model, ``--src my.de --tgt my.en`` for a translation model (its subword tokenizers are kept as they are), ``--data
+PATH`` for a tagger, classifier or CTC model (its vocabularies and outputs are kept).
 
 The pretrained vocabulary is kept, so the model's ids mean what they meant. With ``extend_vocab`` the new
 corpus's frequent words that the vocabulary lacks are appended (old ids unchanged). Their rows start as
@@ -25,7 +26,7 @@ import torch
 from seqzoo.data.corpora import check_text_file, split_points
 from seqzoo.data.vocab import Vocab, tokenize
 
-__all__ = ["extend_vocab", "oov_rate", "grow_vocab", "finetune_lm", "finetune_seq2seq"]
+__all__ = ["extend_vocab", "oov_rate", "grow_vocab", "finetune_lm", "finetune_seq2seq", "finetune_labelled"]
 
 TASKS = {"rnn_lm": "seqzoo.models.rnn_lm.RNNLanguageModel", "window_lm": "seqzoo.models.window_lm.WindowLanguageModel"}
 
@@ -253,3 +254,93 @@ def finetune_seq2seq(model: str, src: str | os.PathLike, tgt: str | os.PathLike,
     return _save(task, model, out, trainer, start, command, None, None,
                  {"before": before, "after": after, "unk": unk, "train_pairs": len(src_lines),
                   "valid_pairs": len(valid[0]), "lr": lr, "optimizer": optimizer})
+
+
+# The labelled families: the task that trains each, and what --data is for it.
+LABELLED = {"tagger": "seqzoo.models.tagger.TaggerTask", "classifier": "seqzoo.models.classifier.ClassifierTask",
+            "ctc": "seqzoo.models.ctc.CTCTask"}
+
+
+def _labelled_datamodule(family: str, net, data: str, tag_column: str, batch_size: int):
+    """The family's datamodule over ``data``, encoding with ``net``'s vocabularies (its ids mean what they meant);
+    a tag, class or phoneme the model lacks is an error naming it."""
+    known = None
+    if family == "tagger":
+        from seqzoo.data.tagging import TaggingDataModule
+        dm = TaggingDataModule(data, tag_column=tag_column, batch_size=batch_size, lowercase=net.vocab.uncased)
+        found = sorted({t for sents in dm.sents.values() for _, ts in sents for t in ts})
+        known, what = net.tags, f"{tag_column} tag"
+        dm.vocab, dm.tags = net.vocab, list(net.tags)
+        if getattr(net, "char_vocab", None) is not None:
+            dm.char_vocab = net.char_vocab
+    elif family == "classifier":
+        from seqzoo.data.classification import ClassificationDataModule
+        dm = ClassificationDataModule(data, batch_size=batch_size, lowercase=net.vocab.uncased)
+        found = sorted({y for rows in dm.rows.values() for _, y in rows})
+        known, what = range(net.config.num_classes), "class"
+        dm.vocab = net.vocab
+        dm.labels = list(getattr(net, "labels", None) or dm.labels)
+    else:
+        from seqzoo.data.g2p import G2PDataModule
+        stress = any(ch.isdigit() for label in net.labels for ch in label)
+        dm = G2PDataModule(data, stress=stress, batch_size=batch_size)
+        found = sorted({p for pairs in dm.pairs.values() for _, ps in pairs for p in ps})
+        known, what = net.labels, "phoneme"
+        dm.vocab, dm.labels = net.vocab, list(net.labels)
+    bad = [x for x in found if x not in known]
+    if bad:
+        raise ValueError(f"{data} has the {what} {bad[0]!r}, which the model does not know (fine-tuning keeps the "
+                         f"model's {len(known)} outputs)")
+    return dm
+
+
+def finetune_labelled(model: str, data: str | os.PathLike, out: str | os.PathLike | None = None, epochs: int = 3,
+                      optimizer: str = "adam", lr: float | None = None, lr_decay: float = 0.5, batch_size: int = 32,
+                      tag_column: str = "upos", clip: float = 5.0, max_steps: int = -1, accelerator: str = "auto",
+                      devices="auto", trust_pickle: bool = False, seed: int = 0) -> dict:
+    """Fine-tune a tagger, classifier or CTC model on labelled data of the layout its datamodule reads: a folder of
+    ``*-ud-{train,dev,test}.conllu`` (tagger), a folder with ``train.tsv`` / ``dev.tsv`` (classifier, GLUE format)
+    or a CMUdict-format dictionary (CTC, split by word hash). The model's vocabularies are kept (unknown words read
+    as ``<unk>``; a new tag, class or phoneme is an error), text is lower-cased when its vocabulary is. ``lr``
+    default: 3e-4 for Adam, 0.1 for SGD. Returns ``before`` / ``after`` (the validation score, and the test score
+    where the data has a test split), ``oov_rate`` (training words the vocabulary lacks), ``out``, ``seconds``."""
+    import lightning as L
+
+    from seqzoo.hub import PICKLE_SUFFIXES, _import, from_pretrained, load_lightning_checkpoint, model_family
+    from seqzoo.models.tagger import require
+
+    start = time.perf_counter()
+    L.seed_everything(seed, verbose=False)
+    net = load_lightning_checkpoint(model, trust_pickle, require_vocab=True) \
+        if str(model).endswith(PICKLE_SUFFIXES) else from_pretrained(model, trust_pickle=trust_pickle)
+    family = model_family(net)
+    if family not in LABELLED:
+        raise ValueError(f"seqzoo finetune --data fine-tunes taggers, classifiers and CTC models; {model} is a "
+                         f"{type(net).__name__} (--train for a language model, --src/--tgt for translation)")
+    require(net, "vocab", *{"tagger": ["tags"], "ctc": ["labels"]}.get(family, []))
+    dm = _labelled_datamodule(family, net, str(data), tag_column, batch_size)
+    rows = dm.encode("train")
+    ids = [i for r in rows for i in (r["ids"] if family == "tagger" else r[0])]
+    oov = sum(i == net.vocab.unk_id for i in ids) / max(1, len(ids))
+    lr = lr if lr is not None else (0.1 if optimizer == "sgd" else 3e-4)
+    task = _import(LABELLED[family]).from_net(net, optimizer=optimizer, lr=lr, lr_decay=lr_decay)
+    trainer = L.Trainer(max_epochs=epochs, max_steps=max_steps, gradient_clip_val=clip, accelerator=accelerator,
+                        devices=devices, logger=False, enable_checkpointing=False, num_sanity_val_steps=0,
+                        default_root_dir=str(Path(out or "runs/finetune").parent))
+    metric = "per" if family == "ctc" else "accuracy"
+    has_test = not getattr(dm, "test_is_valid", False)
+
+    def scores():
+        s = {f"valid_{metric}": trainer.validate(task, datamodule=dm, verbose=False)[0][f"valid_{metric}"]}
+        if has_test:
+            s[f"test_{metric}"] = trainer.test(task, datamodule=dm, verbose=False)[0][f"test_{metric}"]
+        return s
+
+    before = scores()
+    trainer.fit(task, datamodule=dm)
+    after = scores()
+    command = (f"seqzoo finetune {model} --data {data}" + (f" --tag-column {tag_column}" if family == "tagger" else "")
+               + f" --epochs {epochs} --lr {lr}")
+    return _save(task, model, out, trainer, start, command, None, None,
+                 {"before": before, "after": after, "oov_rate": oov, "train_examples": len(rows), "lr": lr,
+                  "optimizer": optimizer})

@@ -279,3 +279,43 @@ def test_the_cards_evaluate_command_gives_back_its_figure(family, recipe, run_na
     assert main(argv) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["split"] == split and f"{r[metric]:.4f}" == shown, (command, r, shown)
+
+
+# -- fine-tuning ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("family,data,metric", [("tagger", "treebank", "accuracy"), ("classifier", "data", "accuracy"),
+                                               ("g2p", "path", "per")])
+def test_finetune_improves_a_partly_trained_model_and_keeps_its_vocabularies(family, data, metric, request,
+                                                                              tmp_path, capsys):
+    """seqzoo finetune --data: the partly trained model gets better on its validation split, its ids keep their
+    meaning (the saved vocabularies are the base's), and the new checkpoint predicts and evaluates like any other."""
+    import json
+    f = request.getfixturevalue(family)
+    base = seqzoo.from_pretrained(f["folder"])
+    out = tmp_path / "tuned"
+    assert main(["finetune", str(f["folder"]), "--data", str(f[data]), "--out", str(out), "--epochs", "4",
+                 "--lr", "0.01", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    before, after = r["before"][f"valid_{metric}"], r["after"][f"valid_{metric}"]
+    assert (after > before) if metric == "accuracy" else (after < before), r
+    tuned = seqzoo.from_pretrained(out)
+    for name in ("vocab", "char_vocab", "tags", "labels"):
+        assert getattr(tuned, name, None) == getattr(base, name, None), name
+    assert not torch.equal(tuned.embed.weight, base.embed.weight)  # trained, not a copy
+    assert "base_model:" in (out / "README.md").read_text() and (out / "finetune.json").is_file()
+    split = "valid" if family == "classifier" else "test"
+    ev = run_evaluate(str(out), str(f[data]), split)
+    assert ev[metric] == pytest.approx(r["after"][f"{split}_{metric}"], abs=1e-6)
+
+
+def test_finetune_data_with_an_unknown_tag_or_a_language_model_is_one_line(tagger, tmp_path, capsys):
+    tb = tmp_path / "tb"
+    tb.mkdir()
+    for split in ("train", "dev", "test"):
+        text = (tagger["treebank"] / f"xx_tiny-ud-{split}.conllu").read_text().replace("\tADV\t", "\tADVB\t")
+        (tb / f"xx_tiny-ud-{split}.conllu").write_text(text)
+    assert main(["finetune", str(tagger["folder"]), "--data", str(tb), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "upos tag 'ADVB', which the model does not know" in err[0], err
+    assert not (tmp_path / "o").exists()
+    assert main(["finetune", str(tagger["folder"]), "--data", str(tb), "--train", "x.txt"]) == 1
+    assert "give one of --train" in capsys.readouterr().err
