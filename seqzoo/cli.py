@@ -127,8 +127,7 @@ def run_ngram(dataset: str = "ptb", order: int = 3, smoothing: str = "modified-k
 
 def _ngram(argv):
     p = argparse.ArgumentParser(prog="seqzoo ngram", description=run_ngram.__doc__)
-    p.add_argument("--dataset", default=None, help="corpus name or path (default: the model family's: "
-                   + ", ".join(f"{d} for {f}" for f, d in EVAL_DATASETS.items() if f != "window_lm") + ")")
+    p.add_argument("--dataset", default="ptb", help="corpus name or path (default: ptb)")
     p.add_argument("--order", type=int, default=3, help="n-gram order (default: 3)")
     p.add_argument("--smoothing", default="modified-kn",
                    help="mle, add-k, katz, stupid or modified-kn (default: modified-kn)")
@@ -282,8 +281,7 @@ def _evaluate(argv):
     if a.beam is not None and a.beam < 1:
         raise ValueError(f"--beam must be >= 1, got {a.beam}")
     r = run_evaluate(a.model, a.dataset, a.split, a.data_dir, a.trust_pickle, a.revision, a.batch_size, a.bptt,
-                     a.src_lang, a.tgt_lang, a.beam, a.length_penalty,
-                     a.allow_oov, a.tag_column)
+                     a.src_lang, a.tgt_lang, a.beam, a.length_penalty, a.allow_oov, a.tag_column)
     where = f"{a.model} on {r['dataset']} {r['split']}"
     if a.json:
         print(json.dumps(r))
@@ -297,7 +295,7 @@ def _evaluate(argv):
         unit = f"{r['tokens']} tokens" if "tokens" in r else f"{r['sentences']} sentences"
         print(f"{where}: accuracy {r['accuracy']:.2%} over {unit} ({r['seconds']:.1f} s)")
     else:
-        print(f"{a.model} on {a.dataset} {r['split']}: perplexity {r['perplexity']:.2f} over {r['tokens']} tokens, "
+        print(f"{where}: perplexity {r['perplexity']:.2f} over {r['tokens']} tokens, "
               f"{r['oov_rate']:.2%} read as <unk> ({r['seconds']:.1f} s)")
 
 

@@ -48,9 +48,13 @@ def predict_lines(model, lines: list[str], beam_size: int = 1, batch_size: int =
             out.append(" | ".join(" ".join(labels) for labels in flat[k:k + len(ws)]))
             k += len(ws)
         return out
+    raise ValueError(_not_predictable(model, family))
+
+
+def _not_predictable(model, family: str) -> str:
     hint = {"seq2seq": "seqzoo translate"}.get(family, "seqzoo generate or seqzoo evaluate")
-    raise ValueError(f"{type(model).__name__} is a {family} model: seqzoo predict runs taggers, classifiers and CTC "
-                     f"models; use {hint}")
+    return (f"{type(model).__name__} is a {family} model: seqzoo predict runs taggers, classifiers and CTC models; "
+            f"use {hint}")
 
 
 def predict_main(argv=None) -> int:
@@ -77,7 +81,7 @@ def predict_main(argv=None) -> int:
         model = from_pretrained(a.checkpoint, revision=a.revision)
     family = model_family(model)
     if family not in PREDICT_FAMILIES:  # before reading stdin: a wrong model fails at once
-        predict_lines(model, [])
+        raise ValueError(_not_predictable(model, family))
     lines = read_stdin_lines()
     out = predict_lines(model.to(a.device), lines, a.beam, a.batch_size, a.conll)
     sys.stdout.write("".join(o + "\n" for o in out))

@@ -319,3 +319,11 @@ def test_finetune_data_with_an_unknown_tag_or_a_language_model_is_one_line(tagge
     assert not (tmp_path / "o").exists()
     assert main(["finetune", str(tagger["folder"]), "--data", str(tb), "--train", "x.txt"]) == 1
     assert "give one of --train" in capsys.readouterr().err
+
+
+def test_evaluate_without_dataset_reads_the_familys_corpus(tagger, classifier, monkeypatch, capsys):
+    monkeypatch.delenv("SEQZOO_DATA", raising=False)
+    for f, corpus in ((tagger, "ud-english-ewt"), (classifier, "sst2")):
+        assert main(["evaluate", str(f["folder"])]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"dataset '{corpus}' needs data_dir (or $SEQZOO_DATA)" in err[0], err
