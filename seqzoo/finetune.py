@@ -177,8 +177,9 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
 
 
 def _save(net, model, out, trainer, start: float, command: str, corpus: str | None, vocab, result: dict) -> dict:
-    """The fine-tuned ``net`` (a network or its task) saved as a seqzoo checkpoint folder (default ``runs/finetune/<base name>``) with a
-    card naming its base ``model``, and ``result`` (plus model, out, epochs, seconds) as its finetune.json."""
+    """The fine-tuned ``net`` (a network or its task) saved as a seqzoo checkpoint folder (default
+    ``runs/finetune/<base name>``) with a card naming its base ``model``, and ``result`` (plus model, out, epochs,
+    seconds) as its finetune.json."""
     from seqzoo.cards import make_card
     from seqzoo.hub import save_pretrained
 

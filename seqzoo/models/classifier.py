@@ -136,7 +136,7 @@ class RNNClassifier(HubMixin, nn.Module):
             rows.append((ids, 0))
         out = [torch.zeros(0, self.config.num_classes)]
         with evaluating(self) as device:
-            for _, chunk in batched(rows, batch_size):
+            for chunk in batched(rows, batch_size):
                 b = collate_classification(chunk, pad_id=PAD_ID)
                 out.append(self(b["input_ids"].to(device), b["lengths"].to(device)).softmax(-1).cpu())
         return torch.cat(out)

@@ -177,7 +177,7 @@ class CTCModel(HubMixin, nn.Module):
         out: list[list[str]] = [[] for _ in words]
         todo = [i for i, w in enumerate(words) if w]
         with evaluating(self) as device:
-            for _, idx in batched(todo, batch_size):
+            for idx in batched(todo, batch_size):
                 b = collate_g2p([([self.vocab[c] for c in norm(words[i])], []) for i in idx], pad_id=PAD_ID)
                 log_probs, out_lengths = self(b["input_ids"].to(device), b["lengths"].to(device))
                 for i, labels in zip(idx, ctc_decode(log_probs, out_lengths, beam_size)):

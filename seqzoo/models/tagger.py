@@ -32,8 +32,8 @@ from seqzoo.hub import HubMixin
 from seqzoo.registry import PretrainedCfg, register_model
 
 __all__ = ["TaggerConfig", "RNNTagger", "TaggerTask", "evaluate_tagging", "RecurrentEncoder", "CharEncoder",
-           "SequenceTask", "lengths_to_mask", "init_embedding", "require", "batched", "evaluating", "CELLS", "CHAR_ENCODERS",
-           "OPTIMIZERS", "PAD_ID", "UNK_ID"]
+           "SequenceTask", "lengths_to_mask", "init_embedding", "require", "batched", "evaluating", "CELLS",
+           "CHAR_ENCODERS", "OPTIMIZERS", "PAD_ID", "UNK_ID"]
 
 CELLS = ("lstm", "gru")
 CHAR_ENCODERS = ("none", "lstm", "cnn")
@@ -79,11 +79,11 @@ def evaluating(net: nn.Module):
 
 
 def batched(items: list, batch_size: int):
-    """(start, chunk) over ``items`` in chunks of ``batch_size`` (>= 1)."""
+    """``items`` in chunks of ``batch_size`` (>= 1)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     for i in range(0, len(items), batch_size):
-        yield i, items[i:i + batch_size]
+        yield items[i:i + batch_size]
 
 
 def _check_choice(name: str, value: str, valid: tuple[str, ...]) -> None:
@@ -234,7 +234,7 @@ class RNNTagger(HubMixin, nn.Module):
         out: list[list[str]] = [[] for _ in sents]
         todo = [i for i, s in enumerate(sents) if s]
         with evaluating(self) as device:
-            for _, idx in batched(todo, batch_size):
+            for idx in batched(todo, batch_size):
                 rows = [{"ids": [self.vocab[norm(w)] for w in sents[i]], "tags": [0] * len(sents[i]),
                          "chars": [[char_id(c) for c in w] or [PAD_ID] for w in sents[i]]} for i in idx]
                 b = {k: v.to(device) for k, v in collate_tagging(rows, max_word_length).items()}
