@@ -259,7 +259,8 @@ def _check_oov(rate: float, out: dict, allow: bool) -> float:
 def _evaluate(argv):
     p = argparse.ArgumentParser(prog="seqzoo evaluate", description=run_evaluate.__doc__)
     p.add_argument("model", help="registered name with tag, hf-hub:org/name, org/name, a checkpoint folder or a .ckpt")
-    p.add_argument("--dataset", default=None, help="corpus name or path (default: the model family's: "
+    p.add_argument("--dataset", default=None, help="corpus name or path; taggers and classifiers also take one "
+                   ".conllu / .tsv file, scored whole (default: the model family's: "
                    + ", ".join(f"{d} for {f}" for f, d in EVAL_DATASETS.items() if f != "window_lm") + ")")
     p.add_argument("--split", default="test", help="train, valid or test (default: test)")
     p.add_argument("--data-dir", default=None, help="local mirror of the corpora (default: $SEQZOO_DATA)")

@@ -86,6 +86,8 @@ def test_tagger_tags_as_the_task_did_and_evaluate_gives_its_test_accuracy(tagger
     r = run_evaluate(str(tagger["folder"]), str(tagger["treebank"]), "test")
     assert r["accuracy"] == pytest.approx(tagger["accuracy"], abs=1e-6)
     assert r["tokens"] == sum(map(len, words)) and r["sentences"] == len(words)
+    one = run_evaluate(str(tagger["folder"]), str(tagger["treebank"] / "xx_tiny-ud-test.conllu"))  # one file
+    assert one["accuracy"] == r["accuracy"] and one["tokens"] == r["tokens"]
     with pytest.raises(ValueError, match="pickle"):  # a Lightning .ckpt only with trust_pickle
         run_evaluate(str(tagger["ckpt"]), str(tagger["treebank"]), "test")
     r = run_evaluate(str(tagger["ckpt"]), str(tagger["treebank"]), "test", trust_pickle=True)  # vocab rebuilt
@@ -164,6 +166,8 @@ def test_classifier_classifies_as_the_task_did_and_evaluate_gives_its_accuracy(c
     assert r["accuracy"] == pytest.approx(classifier["accuracy"], abs=1e-6) and r["sentences"] == len(texts)
     with pytest.raises(ValueError, match="no labelled 'test' split"):
         run_evaluate(str(classifier["folder"]), str(classifier["data"]), "test")
+    one = run_evaluate(str(classifier["folder"]), str(classifier["data"] / "dev.tsv"))  # one file, scored whole
+    assert one["accuracy"] == r["accuracy"] and one["split"] == "test"
 
 
 def test_seqzoo_predict_classifies_stdin(classifier, monkeypatch, capsys):

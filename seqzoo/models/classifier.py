@@ -196,9 +196,13 @@ class ClassifierTask(SequenceTask):
 def evaluate_classification(net: RNNClassifier, dataset: str = "sst2", split: str = "valid",
                             data_dir: str | None = None, batch_size: int = 128) -> dict:
     """Accuracy of ``net.classify`` on a split, as ``ClassifierTask`` logs it; ``dataset`` as in
-    :class:`~seqzoo.data.classification.ClassificationDataModule` (SST-2 has train and valid (dev) only)."""
-    from seqzoo.data.classification import ClassificationDataModule
-    rows = ClassificationDataModule(dataset, data_dir).rows
+    :class:`~seqzoo.data.classification.ClassificationDataModule` (SST-2 has train and valid (dev) only), or one
+    ``.tsv`` file in its format, scored whole (as ``split``)."""
+    from seqzoo.data.classification import ClassificationDataModule, read_glue_tsv
+    if str(dataset).endswith(".tsv"):
+        rows = {split: read_glue_tsv(dataset)}
+    else:
+        rows = ClassificationDataModule(dataset, data_dir).rows
     if split not in rows:
         raise ValueError(f"dataset {dataset!r} has no labelled {split!r} split; available: {', '.join(rows)}"
                          f"{' (GLUE keeps the test labels private)' if split == 'test' else ''}")

@@ -352,10 +352,14 @@ class TaggerTask(SequenceTask):
 def evaluate_tagging(net: RNNTagger, dataset: str = "ud-english-ewt", split: str = "test", data_dir: str | None = None,
                      tag_column: str = "upos", batch_size: int = 128) -> dict:
     """Token accuracy (micro, over every word of the split) of ``net.tag`` on a treebank split, as
-    ``TaggerTask`` logs it; ``dataset`` as in :class:`~seqzoo.data.tagging.TaggingDataModule`."""
-    from seqzoo.data.tagging import TaggingDataModule
+    ``TaggerTask`` logs it; ``dataset`` as in :class:`~seqzoo.data.tagging.TaggingDataModule`, or one
+    ``.conllu`` file, scored whole (as ``split``)."""
+    from seqzoo.data.tagging import TaggingDataModule, read_conllu
     require(net, "tags")
-    sents = TaggingDataModule(dataset, data_dir, tag_column).sents
+    if str(dataset).endswith(".conllu"):
+        sents = {split: read_conllu(dataset, tag_column)}
+    else:
+        sents = TaggingDataModule(dataset, data_dir, tag_column).sents
     if split not in sents:
         raise ValueError(f"dataset {dataset!r} has no split {split!r}; available: {', '.join(sents)}")
     known = set(net.tags)
