@@ -191,16 +191,13 @@ def run_evaluate(name_or_path: str, dataset: str | None = None, split: str = "te
     accuracy (``tag_column``). Classifiers: accuracy. CTC (G2P) models: phoneme and word error rates, beam search
     when ``beam_size`` > 1."""
     from seqzoo.data.corpora import SPLITS, load_corpus
-    from seqzoo.hub import PICKLE_SUFFIXES, from_pretrained, load_lightning_checkpoint, model_family
+    from seqzoo.hub import load_model, model_family
 
     split = {"validation": "valid", "dev": "valid"}.get(split, split)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
     start = time.perf_counter()
-    if str(name_or_path).endswith(PICKLE_SUFFIXES):  # a .ckpt: its vocab is rebuilt from the corpus
-        model = load_lightning_checkpoint(name_or_path, trust_pickle, data_dir=data_dir, require_vocab=True)
-    else:
-        model = from_pretrained(name_or_path, revision=revision, trust_pickle=trust_pickle)
+    model = load_model(name_or_path, trust_pickle, data_dir, revision)  # a .ckpt: its vocab rebuilt from the corpus
     family = model_family(model)
     dataset = dataset or EVAL_DATASETS[family]
     out = {"model": str(name_or_path), "dataset": dataset, "split": split}

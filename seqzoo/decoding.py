@@ -256,10 +256,7 @@ def generate_main(argv=None) -> int:
     if a.num_samples < 1:
         raise ValueError(f"--num-samples must be >= 1, got {a.num_samples}")
     from seqzoo import hub
-    if str(a.checkpoint).endswith(".ckpt"):
-        lm = hub.load_lightning_checkpoint(a.checkpoint, a.trust_pickle, data_dir=a.data_dir, require_vocab=True)
-    else:
-        lm = hub.from_pretrained(a.checkpoint)
+    lm = hub.load_model(a.checkpoint, a.trust_pickle, a.data_dir)
     family = hub.model_family(lm)
     if family not in ("rnn_lm", "window_lm", "ngram"):
         hint = "; translate with seqzoo translate" if family == "seq2seq" else ""

@@ -119,12 +119,11 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
     import lightning as L
 
     from seqzoo.data.lm import LanguageModelDataModule
-    from seqzoo.hub import PICKLE_SUFFIXES, from_pretrained, load_lightning_checkpoint, model_family
+    from seqzoo.hub import load_model, model_family
 
     start = time.perf_counter()
     L.seed_everything(seed, verbose=False)
-    net = load_lightning_checkpoint(model, trust_pickle, require_vocab=True) \
-        if str(model).endswith(PICKLE_SUFFIXES) else from_pretrained(model, trust_pickle=trust_pickle)
+    net = load_model(model, trust_pickle)
     family = model_family(net)
     if family not in TASKS:
         raise ValueError(f"seqzoo finetune --train fine-tunes language models; {model} is a {type(net).__name__}")
@@ -213,12 +212,12 @@ def finetune_seq2seq(model: str, src: str | os.PathLike, tgt: str | os.PathLike,
     import lightning as L
 
     from seqzoo.data.translation import TranslationDataModule, read_parallel
-    from seqzoo.hub import from_pretrained
+    from seqzoo.hub import load_model
     from seqzoo.models.seq2seq import Seq2Seq, Seq2SeqNet
 
     start = time.perf_counter()
     L.seed_everything(seed, verbose=False)
-    net = from_pretrained(model, trust_pickle=trust_pickle)
+    net = load_model(model, trust_pickle)
     if not isinstance(net, Seq2SeqNet):
         raise ValueError(f"--src / --tgt fine-tune translation models; {model} is a {type(net).__name__}")
     src_lines, tgt_lines = read_parallel(src, tgt)  # one clear line for missing files or unequal line counts
@@ -307,13 +306,12 @@ def finetune_labelled(model: str, data: str | os.PathLike, out: str | os.PathLik
     where the data has a test split), ``oov_rate`` (training words the vocabulary lacks), ``out``, ``seconds``."""
     import lightning as L
 
-    from seqzoo.hub import PICKLE_SUFFIXES, _import, from_pretrained, load_lightning_checkpoint, model_family
+    from seqzoo.hub import _import, load_model, model_family
     from seqzoo.models.tagger import require
 
     start = time.perf_counter()
     L.seed_everything(seed, verbose=False)
-    net = load_lightning_checkpoint(model, trust_pickle, require_vocab=True) \
-        if str(model).endswith(PICKLE_SUFFIXES) else from_pretrained(model, trust_pickle=trust_pickle)
+    net = load_model(model, trust_pickle)
     family = model_family(net)
     if family not in LABELLED:
         raise ValueError(f"seqzoo finetune --data fine-tunes taggers, classifiers and CTC models; {model} is a "

@@ -614,6 +614,16 @@ def from_pretrained(name_or_repo_or_path: str | os.PathLike, revision: str | Non
     raise ValueError(f"{path}: give a checkpoint folder (config.json + {WEIGHTS_NAME}) or a Lightning .ckpt")
 
 
+def load_model(name_or_path: str | os.PathLike, trust_pickle: bool = False, data_dir: str | None = None,
+               revision: str | None = None):
+    """What the ``seqzoo`` verbs load: a Lightning ``.ckpt`` (with ``trust_pickle``; its vocabularies rebuilt by
+    its datamodule, ``data_dir`` replacing the saved one, an error if they cannot be), or anything
+    :func:`from_pretrained` reads."""
+    if str(name_or_path).endswith(PICKLE_SUFFIXES):
+        return load_lightning_checkpoint(name_or_path, trust_pickle, data_dir=data_dir, require_vocab=True)
+    return from_pretrained(name_or_path, revision=revision, trust_pickle=trust_pickle)
+
+
 def convert_checkpoint(ckpt_path: str | os.PathLike, out_dir: str | os.PathLike, trust_pickle: bool = True,
                        vocab=None, data_dir: str | None = None, card: str | None = None) -> Path:
     """A Lightning ``.ckpt`` of our CLI -> a seqzoo checkpoint folder (safetensors, config, vocabularies, card).

@@ -74,11 +74,8 @@ def predict_main(argv=None) -> int:
         if value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
     from seqzoo.data.corpora import read_stdin_lines
-    from seqzoo.hub import PICKLE_SUFFIXES, from_pretrained, load_lightning_checkpoint, model_family
-    if str(a.checkpoint).endswith(PICKLE_SUFFIXES):
-        model = load_lightning_checkpoint(a.checkpoint, a.trust_pickle, data_dir=a.data_dir, require_vocab=True)
-    else:
-        model = from_pretrained(a.checkpoint, revision=a.revision)
+    from seqzoo.hub import load_model, model_family
+    model = load_model(a.checkpoint, a.trust_pickle, a.data_dir, a.revision)
     family = model_family(model)
     if family not in PREDICT_FAMILIES:  # before reading stdin: a wrong model fails at once
         raise ValueError(_not_predictable(model, family))

@@ -114,8 +114,10 @@ def test_finetune_translation_keeps_tokenizers_and_improves_bleu(tmp_path, capsy
     dm = TranslationDataModule(str(copy), "src", "tgt", tokenization="word", vocab_size=50, min_frequency=1,
                                batch_size=32)
     model = _model(dm)
-    _trainer(2, gradient_clip_val=1.0, limit_val_batches=0).fit(model, datamodule=dm)
+    trainer = _trainer(2, gradient_clip_val=1.0, limit_val_batches=0)
+    trainer.fit(model, datamodule=dm)
     base = seqzoo.save_pretrained(model, tmp_path / "copy_model")
+    trainer.save_checkpoint(tmp_path / "copy.ckpt")
     rev = _synthetic(tmp_path / "reverse", "reverse", n_train=800, seed=1)
     out = tmp_path / "reverse_model"
     assert main(["finetune", str(base), "--src", str(rev / "train.src"), "--tgt", str(rev / "train.tgt"),
@@ -130,3 +132,9 @@ def test_finetune_translation_keeps_tokenizers_and_improves_bleu(tmp_path, capsy
     assert metadata_load(out / "README.md")["base_model"] == str(base)
     assert main(["finetune", str(base), "--src", str(rev / "train.src")]) == 1
     assert "needs both --src and --tgt" in capsys.readouterr().err
+    # a Lightning .ckpt (a pickle) only with --trust-pickle; its tokenizers come from its hyperparameters
+    pairs = ["--src", str(rev / "train.src"), "--tgt", str(rev / "train.tgt"), "--max-steps", "1"]
+    assert main(["finetune", str(tmp_path / "copy.ckpt"), *pairs, "--out", str(tmp_path / "o")]) == 1
+    assert "--trust-pickle" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    assert main(["finetune", str(tmp_path / "copy.ckpt"), *pairs, "--trust-pickle", "--out", str(tmp_path / "o")]) == 0
+    assert seqzoo.from_pretrained(tmp_path / "o").tgt_tokenizer.get_vocab() == model.tokenizer("tgt").get_vocab()
