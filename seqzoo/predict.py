@@ -7,7 +7,8 @@ a classifier or a CTC (G2P) model.
 - CTC: the labels of each word of the line (``z uw`` for ``zoo``), words separated by `` | ``.
 
 An empty input line gives an empty output line (counted on standard error for a classifier, which
-has nothing to classify there).
+has nothing to classify there). For a CTC model, words with characters outside its vocabulary (read as
+``<unk>``) are counted on standard error.
 """
 from __future__ import annotations
 
@@ -85,4 +86,10 @@ def predict_main(argv=None) -> int:
     empty = sum(not line.split() for line in lines)
     if empty and family == "classifier":
         print(f"seqzoo predict: {empty} empty line(s) left empty in the output", file=sys.stderr)
+    if family == "ctc":  # characters are the input symbols: one the model never saw is worth saying
+        norm = str.lower if model.vocab.uncased else str
+        odd = [w for line in lines for w in line.split() if any(c not in model.vocab for c in norm(w))]
+        if odd:
+            print(f"seqzoo predict: {len(odd)} word(s) have characters the model does not know, read as <unk> "
+                  f"(first: {odd[0]!r})", file=sys.stderr)
     return 0

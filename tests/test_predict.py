@@ -230,7 +230,11 @@ def test_seqzoo_predict_transcribes_each_word(g2p, monkeypatch, capsys):
     _stdin(monkeypatch, f"{words[0]}\n{words[1]} {words[2].upper()}\n\n")
     assert main(["predict", str(g2p["folder"])]) == 0
     e = [" ".join(x) for x in g2p["expected"][:3]]
-    assert capsys.readouterr().out.splitlines() == [e[0], f"{e[1]} | {e[2]}", ""]
+    cap = capsys.readouterr()
+    assert cap.out.splitlines() == [e[0], f"{e[1]} | {e[2]}", ""] and cap.err == ""
+    _stdin(monkeypatch, f"{words[0]} z9\n")  # z and 9 are not among the training letters
+    assert main(["predict", str(g2p["folder"])]) == 0
+    assert "1 word(s) have characters the model does not know, read as <unk> (first: 'z9')" in capsys.readouterr().err
 
 
 # -- wrong input -------------------------------------------------------------------------------------------
