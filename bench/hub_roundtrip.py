@@ -7,7 +7,7 @@
               seqzoo/seq2seq_gru_bahdanau_256.multi30k_de_en
 
 (after `seqzoo reproduce recipes/<dataset> --only ...`, which exports each trained model to a seqzoo folder).
-Each folder is evaluated on the test split with `seqzoo evaluate` (language models: perplexity; translation
+Each folder is evaluated on the test split (--split) with `seqzoo evaluate` (language models: perplexity; translation
 models, --langs: BLEU / chrF with beam 5; taggers: accuracy, e.g. --dataset ud-english-ewt --recipe ud_ewt),
 pushed with `seqzoo push` to the local Hub HTTP server of tests/hub_server.py, pulled back through
 huggingface_hub and evaluated again. Each round trip replaces its entry (by repo id) in
@@ -21,6 +21,7 @@ p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("pairs", nargs="+", metavar="FOLDER REPO_ID")
 p.add_argument("--dataset", default="ptb", help="named corpus of the recipe (default: ptb)")
 p.add_argument("--recipe", default=None, help="recipe folder under recipes/ (default: the dataset's name)")
+p.add_argument("--split", default="test", help="split to score (default: test; SST-2: valid)")
 p.add_argument("--langs", nargs=2, default=(None, None), metavar=("SRC", "TGT"), help="translation models")
 p.add_argument("--data-dir", default="../shared/data")
 a = p.parse_args()
@@ -39,7 +40,7 @@ runs = old["runs"] if "runs" in old else [old]  # the first round trip was writt
 
 
 def evaluate(model):
-    return run_evaluate(model, a.dataset, "test", a.data_dir, src_lang=a.langs[0], tgt_lang=a.langs[1])
+    return run_evaluate(model, a.dataset, a.split, a.data_dir, src_lang=a.langs[0], tgt_lang=a.langs[1])
 
 
 def scores(r):  # what must survive the round trip: everything but the model's name and the time taken
