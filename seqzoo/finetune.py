@@ -169,10 +169,15 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
         after = {"valid_perplexity": trainer.validate(task, datamodule=dm, verbose=False)[0]["valid_perplexity"],
                  "test_perplexity": trainer.test(task, datamodule=dm, verbose=False)[0]["test_perplexity"]}
     command = (f"seqzoo finetune {model} --train {train}" + (f" --valid {valid}" if valid else "")
-               + (" --extend-vocab" if extend else "") + f" --epochs {epochs} --lr {lr}")
+               + (" --extend-vocab" if extend else "") + f" --epochs {epochs} --lr {lr}" + _steps(max_steps))
     return _save(task.net, model, out, trainer, start, command, str(train), vocab,
                  {"before": before, "after": after, "oov": oov, "new_words": len(new_words),
                   "vocab_size": len(vocab), "lr": lr, "optimizer": optimizer})
+
+
+def _steps(max_steps: int) -> str:
+    """The --max-steps flag of a card's command, when a run was cut short by it."""
+    return f" --max-steps {max_steps}" if max_steps != -1 else ""
 
 
 def _save(net, model, out, trainer, start: float, command: str, corpus: str | None, vocab, result: dict) -> dict:
@@ -250,8 +255,8 @@ def finetune_seq2seq(model: str, src: str | os.PathLike, tgt: str | os.PathLike,
         before = scores()
         trainer.fit(task, datamodule=dm)
         after = scores()
-    command = f"seqzoo finetune {model} --src {src} --tgt {tgt} --epochs {epochs} --lr {lr}"
-    return _save(task, model, out, trainer, start, command, None, None,
+    command = f"seqzoo finetune {model} --src {src} --tgt {tgt} --epochs {epochs} --lr {lr}" + _steps(max_steps)
+    return _save(task, model, out, trainer, start, command, str(src), None,
                  {"before": before, "after": after, "unk": unk, "train_pairs": len(src_lines),
                   "valid_pairs": len(valid[0]), "lr": lr, "optimizer": optimizer})
 
@@ -339,7 +344,7 @@ def finetune_labelled(model: str, data: str | os.PathLike, out: str | os.PathLik
     trainer.fit(task, datamodule=dm)
     after = scores()
     command = (f"seqzoo finetune {model} --data {data}" + (f" --tag-column {tag_column}" if family == "tagger" else "")
-               + f" --epochs {epochs} --lr {lr}")
-    return _save(task, model, out, trainer, start, command, None, None,
+               + f" --epochs {epochs} --lr {lr}" + _steps(max_steps))
+    return _save(task, model, out, trainer, start, command, str(data), None,
                  {"before": before, "after": after, "oov_rate": oov, "train_examples": len(rows), "lr": lr,
                   "optimizer": optimizer})

@@ -138,3 +138,4 @@ def test_finetune_translation_keeps_tokenizers_and_improves_bleu(tmp_path, capsy
     assert "--trust-pickle" in capsys.readouterr().err and not (tmp_path / "o").exists()
     assert main(["finetune", str(tmp_path / "copy.ckpt"), *pairs, "--trust-pickle", "--out", str(tmp_path / "o")]) == 0
     assert seqzoo.from_pretrained(tmp_path / "o").tgt_tokenizer.get_vocab() == model.tokenizer("tgt").get_vocab()
+    assert "--max-steps 1" in (tmp_path / "o" / "README.md").read_text()  # the card's command is the one run

@@ -309,7 +309,11 @@ def test_finetune_improves_a_partly_trained_model_and_keeps_its_vocabularies(fam
     for name in ("vocab", "char_vocab", "tags", "labels"):
         assert getattr(tuned, name, None) == getattr(base, name, None), name
     assert not torch.equal(tuned.embed.weight, base.embed.weight)  # trained, not a copy
-    assert "base_model:" in (out / "README.md").read_text() and (out / "finetune.json").is_file()
+    from huggingface_hub.repocard import metadata_load
+    meta, card = metadata_load(out / "README.md"), (out / "README.md").read_text()
+    assert meta["base_model"] == str(f["folder"]) and (out / "finetune.json").is_file()
+    assert {r["dataset"]["name"] for r in meta["model-index"][0]["results"]} == {str(f[data])}  # no null dataset
+    assert f"--data {f[data]}" in card and "--epochs 4" in card and "--max-steps" not in card
     split = "valid" if family == "classifier" else "test"
     ev = run_evaluate(str(out), str(f[data]), split)
     assert ev[metric] == pytest.approx(r["after"][f"{split}_{metric}"], abs=1e-6)
