@@ -412,7 +412,7 @@ VERBS = {
     "finetune": "fine-tune a pretrained model on your own data (LM, translation, tagger, classifier, CTC)",
     "translate": "translate stdin line by line with a seq2seq checkpoint (greedy or beam)",
     "generate": "continue a prompt with a language model (greedy, top-k, top-p, temperature)",
-    "predict": "tag, classify or transcribe (G2P) stdin line by line with a tagger, classifier or CTC model",
+    "predict": "stdin line by line: tag, classify, transcribe (G2P), or score with a language model",
     "embeddings": "train (word2vec / fasttext), evaluate or query word vectors",
     "gradient-flow": "measure |d loss_T / d h_(T-k)| for RNN / LSTM / GRU (recipes/gradient_flow)",
 }

@@ -20,7 +20,7 @@ from torchmetrics.text import Perplexity
 from seqzoo.data.lm import IGNORE_INDEX
 from seqzoo.hub import HubMixin
 
-__all__ = ["LanguageModelTask", "detach_state", "stream_perplexity", "OPTIMIZERS"]
+__all__ = ["LanguageModelTask", "detach_state", "stream_perplexity", "score_lines", "OPTIMIZERS"]
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
@@ -189,6 +189,48 @@ def stream_perplexity(net: nn.Module, batches) -> dict:
         n += int((t != IGNORE_INDEX).sum())
     net.train(was_training)
     return {"perplexity": math.exp(nll / n), "nll": nll, "tokens": n}
+
+
+@torch.no_grad()
+def score_lines(lm, lines: list[str], batch_size: int = 64) -> list[dict]:
+    """Each line on its own, as KenLM's ``query`` does: ``{"logprob", "tokens", "oov"}`` per line, the natural-log
+    probability of its tokens and of the ``<eos>`` (n-gram: ``</s>``) that ends it (``tokens`` counts both), each
+    line read from a fresh state after ``<eos>`` (n-gram: ``<s>``), where a line starts in training. ``oov``: its
+    tokens the model reads as ``<unk>``. ``lm``: a network with ``.vocab`` (word or character level) or an
+    :class:`~seqzoo.models.ngram.NGramLM` (not stupid backoff, whose scores are not probabilities)."""
+    if not isinstance(lm, nn.Module):
+        if lm.smoothing == "stupid":
+            raise ValueError("stupid backoff scores are not probabilities: a line has no log-probability")
+        known = set(lm.vocab) - {"<unk>"}
+        out = []
+        for line in lines:
+            total, n = lm.score_sentences([line.split()])
+            out.append({"logprob": total, "tokens": n, "oov": sum(w not in known for w in line.split())})
+        return out
+    vocab = getattr(lm, "vocab", None)
+    if vocab is None:
+        raise ValueError(f"this {type(lm).__name__} has no vocab: cannot turn text into ids")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    rows = [[vocab.eos_id] + vocab.encode(line) for line in lines]  # <eos> w1 .. wn <eos>
+    out = []
+    was_training = lm.training
+    lm.eval()
+    device = next(lm.parameters()).device
+    for i in range(0, len(rows), batch_size):
+        chunk = rows[i:i + batch_size]
+        width = max(map(len, chunk))
+        ids = torch.full((len(chunk), width), vocab.pad_id, dtype=torch.long)
+        for j, r in enumerate(chunk):
+            ids[j, :len(r)] = torch.tensor(r)
+        ids = ids.to(device)  # padding after each line: a causal model's real positions never see it
+        logits, _ = lm(ids[:, :-1])
+        lp = logits.float().log_softmax(-1).gather(-1, ids[:, 1:, None])[..., 0]
+        for j, r in enumerate(chunk):
+            out.append({"logprob": float(lp[j, :len(r) - 1].sum()), "tokens": len(r) - 1,
+                        "oov": sum(t == vocab.unk_id for t in r[1:])})
+    lm.train(was_training)
+    return out
 
 
 def _batch_size(state) -> int:

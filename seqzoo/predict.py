@@ -1,6 +1,8 @@
 """``seqzoo predict CHECKPOINT < in.txt > out.txt``: one output line per input line, with a tagger,
-a classifier or a CTC (G2P) model.
+a classifier, a CTC (G2P) model or a language model.
 
+- language model (RNN, window or n-gram): ``logprob<TAB>tokens<TAB>oov<TAB>perplexity``, the line scored
+  on its own (:func:`seqzoo.lm.score_lines`: natural log, the closing ``<eos>`` counted in ``tokens``);
 - tagger: the line's words, each as ``word/TAG`` (``--conll``: ``word<TAB>TAG`` per line, a blank line
   after each sentence);
 - classifier: ``label<TAB>probability``;
@@ -13,13 +15,14 @@ has nothing to classify there). For a CTC model, words with characters outside i
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 import torch
 
 __all__ = ["predict_lines", "predict_main"]
 
-PREDICT_FAMILIES = ("tagger", "classifier", "ctc")
+PREDICT_FAMILIES = ("tagger", "classifier", "ctc", "rnn_lm", "window_lm", "ngram")
 
 
 def predict_lines(model, lines: list[str], beam_size: int = 1, batch_size: int = 64, conll: bool = False) -> list[str]:
@@ -49,13 +52,16 @@ def predict_lines(model, lines: list[str], beam_size: int = 1, batch_size: int =
             out.append(" | ".join(" ".join(labels) for labels in flat[k:k + len(ws)]))
             k += len(ws)
         return out
+    if family in ("rnn_lm", "window_lm", "ngram"):
+        from seqzoo.lm import score_lines
+        return [f"{r['logprob']:.4f}\t{r['tokens']}\t{r['oov']}\t{math.exp(-r['logprob'] / r['tokens']):.2f}"
+                for r in score_lines(model, lines, batch_size)]
     raise ValueError(_not_predictable(model, family))
 
 
 def _not_predictable(model, family: str) -> str:
-    hint = {"seq2seq": "seqzoo translate"}.get(family, "seqzoo generate or seqzoo evaluate")
-    return (f"{type(model).__name__} is a {family} model: seqzoo predict runs taggers, classifiers and CTC models; "
-            f"use {hint}")
+    return (f"{type(model).__name__} is a {family} model: seqzoo predict runs taggers, classifiers, CTC and "
+            f"language models; translate with seqzoo translate")
 
 
 def predict_main(argv=None) -> int:

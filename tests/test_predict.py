@@ -237,13 +237,71 @@ def test_seqzoo_predict_transcribes_each_word(g2p, monkeypatch, capsys):
     assert "1 word(s) have characters the model does not know, read as <unk> (first: 'z9')" in capsys.readouterr().err
 
 
+# -- language models: each line scored on its own ----------------------------------------------------------
+def _stepwise_logprob(lm, line):
+    """Token by token, the state carried: an independent path to the line's log-probability."""
+    ids = [lm.vocab.eos_id] + lm.vocab.encode(line)
+    total, state = 0.0, None
+    with torch.no_grad():
+        for a, b in zip(ids, ids[1:]):
+            logits, state = lm(torch.tensor([[a]]), state)
+            total += float(logits[0, -1].log_softmax(-1)[b])
+    return total
+
+
+@pytest.mark.parametrize("name", ["lstm_lm_2x200", "window_lm_5gram_h200"])
+def test_score_lines_of_a_neural_lm_match_a_stepwise_pass_and_ignore_padding(name):
+    from tiny_models import tiny_model
+
+    from seqzoo.lm import score_lines
+    lm = tiny_model(name)
+    lines = ["w1 w2 w3 w4 w5 w6", "w7", "w2 nope w9", ""]
+    one = score_lines(lm, lines, batch_size=1)
+    batched = score_lines(lm, lines, batch_size=4)  # the padding after short lines is never seen
+    assert [r["logprob"] for r in batched] == pytest.approx([r["logprob"] for r in one], abs=1e-5)
+    assert [r["tokens"] for r in one] == [7, 2, 4, 1] and [r["oov"] for r in one] == [0, 0, 1, 0]
+    for line, r in zip(lines, one):
+        assert r["logprob"] == pytest.approx(_stepwise_logprob(lm, line), abs=1e-4)
+
+
+def test_score_lines_of_an_ngram_lm_is_its_chain_of_logprobs():
+    from tiny_models import tiny_model
+
+    from seqzoo.lm import score_lines
+    lm = tiny_model("kn3")
+    lines = ["the cat sat on the mat", "a zebra saw the dog"]
+    for line, r in zip(lines, score_lines(lm, lines)):
+        words = line.split() + ["</s>"]
+        chain = sum(lm.logprob(w, ["<s>", *words[:i]]) for i, w in enumerate(words))
+        assert r["logprob"] == pytest.approx(chain) and r["tokens"] == len(words)
+    assert [r["oov"] for r in score_lines(lm, lines)] == [0, 1]
+    lm.smoothing = "stupid"
+    with pytest.raises(ValueError, match="not probabilities"):
+        score_lines(lm, lines)
+
+
+def test_seqzoo_predict_scores_each_line_with_a_language_model(tmp_path, monkeypatch, capsys):
+    import math
+
+    from tiny_models import tiny_model
+
+    from seqzoo.lm import score_lines
+    lm = tiny_model("lstm_lm_2x200")
+    folder = seqzoo.save_pretrained(lm, tmp_path / "lm", vocab=lm.vocab)
+    _stdin(monkeypatch, "w1 w2 w3\nw4\n")
+    assert main(["predict", str(folder)]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    want = score_lines(lm, ["w1 w2 w3", "w4"])
+    assert [(float(lp), int(n), int(o)) for lp, n, o, _ in rows] == \
+        [(pytest.approx(w["logprob"], abs=1e-4), w["tokens"], w["oov"]) for w in want]
+    assert float(rows[0][3]) == pytest.approx(math.exp(-want[0]["logprob"] / 4), abs=0.01)
+
+
 # -- wrong input -------------------------------------------------------------------------------------------
-def test_predict_on_a_language_model_or_bad_flags_is_one_line(tmp_path, monkeypatch, capsys):
-    from seqzoo.data.vocab import Vocab
-    lm = seqzoo.save_pretrained(seqzoo.create_model("lstm_lm_2x200", vocab_size=6, embedding_size=4, hidden_size=4),
-                                tmp_path / "lm", vocab=Vocab.build([["a", "b"]]))
-    for argv, msg in (([str(lm)], "seqzoo predict runs taggers, classifiers and CTC models"),
-                      ([str(lm), "--beam", "0"], "--beam must be >= 1")):
+def test_predict_on_a_translation_model_or_bad_flags_is_one_line(tmp_path, monkeypatch, capsys):
+    from tiny_models import tiny_model
+    mt = tiny_model("seq2seq_gru_bahdanau").save_pretrained(tmp_path / "mt")
+    for argv, msg in (([str(mt)], "translate with seqzoo translate"), ([str(mt), "--beam", "0"], "--beam must be >= 1")):
         _stdin(monkeypatch, "a b\n")
         assert main(["predict", *argv]) == 1
         err = capsys.readouterr().err.strip().splitlines()
