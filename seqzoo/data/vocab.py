@@ -73,7 +73,7 @@ class Vocab:
     def uncased(self) -> bool:
         """No token has an upper-case letter: the vocab was built from lower-cased text (``lowercase=True``
         in the datamodules), so text a model reads through it should be lower-cased too."""
-        if self._uncased is None:
+        if getattr(self, "_uncased", None) is None:  # (a Vocab unpickled from before this attribute lacks it)
             self._uncased = not any(t != t.lower() for t in self.itos[len(SPECIALS):])
         return self._uncased
 

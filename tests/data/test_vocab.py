@@ -46,3 +46,10 @@ def test_bad_vocab_rejected():
         Vocab(["a", "b"])
     with pytest.raises(ValueError, match="repeat"):
         Vocab(list(SPECIALS) + ["a", "a"])
+
+
+def test_uncased_says_whether_the_vocab_was_built_from_lower_cased_text():
+    assert Vocab.build([["the", "cat", "état"]]).uncased
+    assert not Vocab.build([["the", "Cat"]]).uncased
+    assert not Vocab.build([list("Romeo")], level="char").uncased
+    assert Vocab.build([list("romeo, 3!")], level="char").uncased  # no letters with a case: nothing to lower
