@@ -6,7 +6,8 @@ a classifier, a CTC (G2P) model or a language model.
 - tagger: the line's words, each as ``word/TAG`` (``--conll``: ``word<TAB>TAG`` per line, a blank line
   after each sentence);
 - classifier: ``label<TAB>probability``;
-- CTC: the labels of each word of the line (``z uw`` for ``zoo``), words separated by `` | ``.
+- CTC: the labels of each word of the line (phonemes such as ``Z UW`` for ``zoo``), words separated
+  by ``' | '``.
 
 An empty input line gives an empty output line (counted on standard error for a classifier, which
 has nothing to classify there). For a CTC model, words with characters outside its vocabulary (read as
@@ -65,7 +66,8 @@ def _not_predictable(model, family: str) -> str:
 
 
 def predict_main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="seqzoo predict", description=__doc__.split("\n\n")[0].replace("``", ""))
+    p = argparse.ArgumentParser(prog="seqzoo predict", description=__doc__.replace("``", "").replace(":func:", ""),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="a registered name with a tag, hf-hub:org/name, org/name, a checkpoint folder "
                    "or a Lightning .ckpt")
     p.add_argument("--beam", type=int, default=1, help="CTC models: prefix beam width, 1 = best path (default: 1)")
