@@ -269,7 +269,6 @@ LABELLED = {"tagger": "seqzoo.models.tagger.TaggerTask", "classifier": "seqzoo.m
 def _labelled_datamodule(family: str, net, data: str, tag_column: str, batch_size: int):
     """The family's datamodule over ``data``, encoding with ``net``'s vocabularies (its ids mean what they meant);
     a tag, class or phoneme the model lacks is an error naming it."""
-    known = None
     if family == "tagger":
         from seqzoo.data.tagging import TaggingDataModule
         dm = TaggingDataModule(data, tag_column=tag_column, batch_size=batch_size, lowercase=net.vocab.uncased)

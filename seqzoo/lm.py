@@ -210,26 +210,21 @@ def score_lines(lm, lines: list[str], batch_size: int = 64) -> list[dict]:
     vocab = getattr(lm, "vocab", None)
     if vocab is None:
         raise ValueError(f"this {type(lm).__name__} has no vocab: cannot turn text into ids")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    from seqzoo.models.tagger import batched, evaluating
     rows = [[vocab.eos_id] + vocab.encode(line) for line in lines]  # <eos> w1 .. wn <eos>
     out = []
-    was_training = lm.training
-    lm.eval()
-    device = next(lm.parameters()).device
-    for i in range(0, len(rows), batch_size):
-        chunk = rows[i:i + batch_size]
-        width = max(map(len, chunk))
-        ids = torch.full((len(chunk), width), vocab.pad_id, dtype=torch.long)
-        for j, r in enumerate(chunk):
-            ids[j, :len(r)] = torch.tensor(r)
-        ids = ids.to(device)  # padding after each line: a causal model's real positions never see it
-        logits, _ = lm(ids[:, :-1])
-        lp = logits.float().log_softmax(-1).gather(-1, ids[:, 1:, None])[..., 0]
-        for j, r in enumerate(chunk):
-            out.append({"logprob": float(lp[j, :len(r) - 1].sum()), "tokens": len(r) - 1,
-                        "oov": sum(t == vocab.unk_id for t in r[1:])})
-    lm.train(was_training)
+    with evaluating(lm) as device:
+        for chunk in batched(rows, batch_size):
+            width = max(map(len, chunk))
+            ids = torch.full((len(chunk), width), vocab.pad_id, dtype=torch.long)
+            for j, r in enumerate(chunk):
+                ids[j, :len(r)] = torch.tensor(r)
+            ids = ids.to(device)  # padding after each line: a causal model's real positions never see it
+            logits, _ = lm(ids[:, :-1])
+            lp = logits.float().log_softmax(-1).gather(-1, ids[:, 1:, None])[..., 0]
+            for j, r in enumerate(chunk):
+                out.append({"logprob": float(lp[j, :len(r) - 1].sum()), "tokens": len(r) - 1,
+                            "oov": sum(t == vocab.unk_id for t in r[1:])})
     return out
 
 
