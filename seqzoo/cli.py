@@ -33,7 +33,8 @@ TASKS = {
         "src_vocab_size": "src_vocab_size", "tgt_vocab_size": "tgt_vocab_size",
         "src_tokenizer_json": "src_tokenizer", "tgt_tokenizer_json": "tgt_tokenizer"}),
     "seqzoo.models.tagger.TaggerTask": ("seqzoo.data.tagging.TaggingDataModule", {
-        "vocab_size": "vocab_size", "num_tags": "num_tags", "num_chars": "num_chars", "embeddings": "embeddings"}),
+        "vocab_size": "vocab_size", "num_tags": "num_tags", "num_chars": "num_chars", "embeddings": "embeddings",
+        "max_word_length": "max_word_length"}),
     "seqzoo.models.classifier.ClassifierTask": ("seqzoo.data.classification.ClassificationDataModule", {
         "vocab_size": "vocab_size", "num_classes": "num_classes", "embeddings": "embeddings"}),
     "seqzoo.models.ctc.CTCTask": ("seqzoo.data.g2p.G2PDataModule", {"vocab_size": "vocab_size",

@@ -24,6 +24,8 @@ from typing import Any, Callable
 
 import torch
 
+from seqzoo.utils import evaluating
+
 __all__ = ["Hypothesis", "StepFn", "reorder_state", "length_penalty", "filter_logits", "greedy", "sample",
            "beam_search", "generate", "generate_main", "translate_main"]
 
@@ -220,19 +222,15 @@ def generate(lm, prompt_ids, max_new_tokens: int, temperature: float = 1.0, top_
     pick = (lambda lp: lp.argmax(-1)) if greedy else _sampler(temperature, top_k, top_p, generator)
     if not isinstance(lm, torch.nn.Module):  # an n-gram LM: a step function of its own, on the CPU
         return _run(lm.decode_step, lm.decode_state(ids[:, :-1]), ids[:, -1], eos_id, max_new_tokens, pick)[0]
-    was_training = lm.training
-    lm.eval()
-    dev = next(lm.parameters()).device
-    ids = ids.to(dev)
-    state = lm(ids[:, :-1])[1] if ids.shape[1] > 1 else None
 
     def step(tokens, st):
         logits, st = lm(tokens, st)
         return logits[:, -1].float().log_softmax(-1), st
 
-    out, _ = _run(step, state, ids[:, -1], eos_id, max_new_tokens, pick)
-    lm.train(was_training)
-    return out
+    with evaluating(lm) as device:
+        ids = ids.to(device)
+        state = lm(ids[:, :-1])[1] if ids.shape[1] > 1 else None
+        return _run(step, state, ids[:, -1], eos_id, max_new_tokens, pick)[0]
 
 
 def generate_main(argv=None) -> int:

@@ -29,6 +29,7 @@ from torch import nn
 
 from seqzoo.data.lm import IGNORE_INDEX
 from seqzoo.models.cells import cell_step, layer_weights
+from seqzoo.utils import evaluating
 
 __all__ = ["gradient_flow", "GradientStats", "plot_gradient_flow", "run_gradient_flow", "unroll", "set_forget_bias"]
 
@@ -87,19 +88,14 @@ def gradient_flow(model: nn.Module, ids: torch.Tensor, ks: Iterable[int] = range
     keep = target != IGNORE_INDEX
     if not keep.any():
         raise ValueError("every row's last target is ignored (padding): nothing to measure")
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.enable_grad():
-            states = unroll(model.rnn, model.embed(ids), state)
-            top = states[-1][-1]
-            h_top = top[0] if isinstance(top, tuple) else top
-            loss = F.cross_entropy(model.decoder(h_top), target, ignore_index=IGNORE_INDEX, reduction="sum")
-            layers = range(len(states[0])) if layer is None else [layer]
-            wrt = [_h(states[T - 1 - k][l]) for k in ks for l in layers]
-            grads = torch.autograd.grad(loss, wrt, materialize_grads=True)  # k=0: lower layers unused
-    finally:
-        model.train(was_training)
+    with evaluating(model), torch.enable_grad():
+        states = unroll(model.rnn, model.embed(ids), state)
+        top = states[-1][-1]
+        h_top = top[0] if isinstance(top, tuple) else top
+        loss = F.cross_entropy(model.decoder(h_top), target, ignore_index=IGNORE_INDEX, reduction="sum")
+        layers = range(len(states[0])) if layer is None else [layer]
+        wrt = [_h(states[T - 1 - k][l]) for k in ks for l in layers]
+        grads = torch.autograd.grad(loss, wrt, materialize_grads=True)  # k=0: lower layers unused
     n = len(layers)
     out = []
     for j, k in enumerate(ks):

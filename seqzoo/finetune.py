@@ -271,7 +271,8 @@ def _labelled_datamodule(family: str, net, data: str, tag_column: str, batch_siz
     a tag, class or phoneme the model lacks is an error naming it."""
     if family == "tagger":
         from seqzoo.data.tagging import TaggingDataModule
-        dm = TaggingDataModule(data, tag_column=tag_column, batch_size=batch_size, lowercase=net.vocab.uncased)
+        dm = TaggingDataModule(data, tag_column=tag_column, batch_size=batch_size, lowercase=net.vocab.uncased,
+                               max_word_length=net.config.max_word_length)
         found = sorted({t for sents in dm.sents.values() for _, ts in sents for t in ts})
         known, what = net.tags, f"{tag_column} tag"
         dm.vocab, dm.tags = net.vocab, list(net.tags)
@@ -311,7 +312,7 @@ def finetune_labelled(model: str, data: str | os.PathLike, out: str | os.PathLik
     import lightning as L
 
     from seqzoo.hub import _import, load_model, model_family
-    from seqzoo.models.tagger import require
+    from seqzoo.utils import require
 
     start = time.perf_counter()
     L.seed_everything(seed, verbose=False)

@@ -19,6 +19,7 @@ from torchmetrics.text import Perplexity
 
 from seqzoo.data.lm import IGNORE_INDEX
 from seqzoo.hub import HubMixin
+from seqzoo.utils import batched, evaluating, require
 
 __all__ = ["LanguageModelTask", "detach_state", "stream_perplexity", "score_lines", "OPTIMIZERS"]
 
@@ -178,16 +179,14 @@ class LanguageModelTask(HubMixin, L.LightningModule):
 def stream_perplexity(net: nn.Module, batches) -> dict:
     """exp(total NLL / tokens) of ``net`` over stream batches, the hidden state carried from batch
     to batch as in training: ``{"perplexity", "nll", "tokens"}``."""
-    was_training, state, nll, n = net.training, None, 0.0, 0
-    device = next(net.parameters()).device
-    net.eval()
-    for b in batches:
-        logits, state = net(b["input_ids"].to(device), state)
-        t = b["targets"].to(device)
-        nll += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t.reshape(-1),
-                               ignore_index=IGNORE_INDEX, reduction="sum").item()
-        n += int((t != IGNORE_INDEX).sum())
-    net.train(was_training)
+    state, nll, n = None, 0.0, 0
+    with evaluating(net) as device:
+        for b in batches:
+            logits, state = net(b["input_ids"].to(device), state)
+            t = b["targets"].to(device)
+            nll += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), t.reshape(-1),
+                                   ignore_index=IGNORE_INDEX, reduction="sum").item()
+            n += int((t != IGNORE_INDEX).sum())
     return {"perplexity": math.exp(nll / n), "nll": nll, "tokens": n}
 
 
@@ -207,10 +206,8 @@ def score_lines(lm, lines: list[str], batch_size: int = 64) -> list[dict]:
             total, n = lm.score_sentences([line.split()])
             out.append({"logprob": total, "tokens": n, "oov": sum(w not in known for w in line.split())})
         return out
-    vocab = getattr(lm, "vocab", None)
-    if vocab is None:
-        raise ValueError(f"this {type(lm).__name__} has no vocab: cannot turn text into ids")
-    from seqzoo.models.tagger import batched, evaluating
+    require(lm, "vocab")
+    vocab = lm.vocab
     rows = [[vocab.eos_id] + vocab.encode(line) for line in lines]  # <eos> w1 .. wn <eos>
     out = []
     with evaluating(lm) as device:

@@ -53,9 +53,10 @@ def tagger(tmp_path_factory):
     tb = tmp_path_factory.mktemp("treebank")
     for split, n, cap in (("train", 60, False), ("dev", 20, True), ("test", 30, True)):
         (tb / f"xx_tiny-ud-{split}.conllu").write_text(_treebank(tb, rng, n, cap))
-    dm = TaggingDataModule(str(tb), batch_size=8, eval_batch_size=7, lowercase=True)
+    dm = TaggingDataModule(str(tb), batch_size=8, eval_batch_size=7, lowercase=True, max_word_length=3)
     task = TaggerTask(vocab_size=dm.vocab_size, num_tags=dm.num_tags, num_chars=dm.num_chars, embedding_size=8,
-                      hidden_size=8, num_layers=1, char_encoder="lstm", char_hidden_size=4, lr=0.01)
+                      hidden_size=8, num_layers=1, char_encoder="lstm", char_hidden_size=4, lr=0.01,
+                      max_word_length=3)  # "this" is read as "thi", in training and by tag()
     trainer = _trainer(max_epochs=2)
     trainer.fit(task, datamodule=dm)
     acc = trainer.test(task, datamodule=dm, verbose=False)[0]["test_accuracy"]
@@ -75,7 +76,7 @@ def test_tagger_tags_as_the_task_did_and_evaluate_gives_its_test_accuracy(tagger
     assert 0.3 < tagger["accuracy"] < 1.0, tagger["accuracy"]  # partly trained: the comparison can fail
     net = seqzoo.from_pretrained(tagger["folder"])
     words = [w for w, _ in dm.sents["test"]]
-    assert net.vocab.uncased and all(w[0][0].isupper() for w in words)
+    assert net.vocab.uncased and all(w[0][0].isupper() for w in words) and net.config.max_word_length == 3
     assert net.tag(words, batch_size=5) == expected
     assert net.tag([" ".join(w) for w in words[:3]]) == expected[:3]  # a string is split on white space
     assert net.tag([[], words[0]]) == [[], expected[0]]

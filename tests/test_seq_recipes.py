@@ -33,7 +33,7 @@ def test_recipe_config_fast_dev_run(config, data_dir, tmp_path):
     dm, model = cli.datamodule, cli.model
     hp = model.hparams
     assert hp.vocab_size == dm.vocab_size  # the links really fed the model
-    for size in ("num_tags", "num_chars", "num_classes", "num_labels"):
+    for size in ("num_tags", "num_chars", "num_classes", "num_labels", "max_word_length"):
         if hasattr(dm, size):
             assert hp[size] == getattr(dm, size)
     if getattr(dm.hparams, "embeddings_path", None):  # GloVe rows really in the embedding

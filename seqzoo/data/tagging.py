@@ -110,6 +110,7 @@ class TaggingDataModule(PretrainedEmbeddings, SplitLoaders, L.LightningDataModul
         if min(batch_size, eval_batch_size, max_word_length) < 1:
             raise ValueError("batch_size, eval_batch_size and max_word_length must be >= 1")
         self.save_hyperparameters()
+        self.max_word_length = max_word_length  # linked to the model, which records it for tagging later
         self.sents = {s: read_conllu(p, tag_column) for s, p in self.files().items()}
         train = self.sents["train"]
         norm = str.lower if lowercase else str

@@ -23,9 +23,10 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from seqzoo.hub import HubMixin
-from seqzoo.models.tagger import (CELLS, PAD_ID, RecurrentEncoder, SequenceTask, _check_choice, batched,
-                                  evaluating, init_embedding, lengths_to_mask, require)
+from seqzoo.models.tagger import (CELLS, PAD_ID, RecurrentEncoder, SequenceTask, _check_choice, init_embedding,
+                                  lengths_to_mask)
 from seqzoo.registry import PretrainedCfg, register_model
+from seqzoo.utils import batched, evaluating, require
 
 __all__ = ["ClassifierConfig", "RNNClassifier", "ClassifierTask", "evaluate_classification", "AttentionPooling",
            "masked_max", "masked_mean", "POOLINGS"]

@@ -26,9 +26,9 @@ from torch import nn
 from torchmetrics.text import WordErrorRate
 
 from seqzoo.hub import HubMixin
-from seqzoo.models.tagger import (CELLS, PAD_ID, RecurrentEncoder, SequenceTask, _check_choice, batched, evaluating,
-                                  require)
+from seqzoo.models.tagger import CELLS, PAD_ID, RecurrentEncoder, SequenceTask, _check_choice
 from seqzoo.registry import PretrainedCfg, register_model
+from seqzoo.utils import batched, evaluating, require
 
 __all__ = ["CTCConfig", "CTCModel", "CTCTask", "ctc_decode", "ctc_greedy_decode", "ctc_prefix_beam_search",
            "evaluate_g2p", "DECODERS", "BLANK"]

@@ -33,6 +33,7 @@ from seqzoo.data.lm import IGNORE_INDEX
 from seqzoo.data.translation import BOS_ID, EOS_ID, PAD_ID, detokenize, encode_source
 from seqzoo.hub import HubMixin
 from seqzoo.registry import PretrainedCfg, register_model
+from seqzoo.utils import batched, evaluating
 
 __all__ = ["Seq2SeqConfig", "Encoder", "Attention", "Decoder", "Seq2SeqNet", "Seq2Seq", "ATTENTIONS", "CELLS"]
 
@@ -297,23 +298,21 @@ class Seq2Seq(HubMixin, L.LightningModule):
         for name, value in (("beam_size", beam_size), ("batch_size", batch_size), ("max_len", max_len)):
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
-        was_training, src_tok, tgt_tok = self.training, self.tokenizer("src"), self.tokenizer("tgt")
-        self.eval()
+        src_tok, tgt_tok = self.tokenizer("src"), self.tokenizer("tgt")
         beam = beam_size or self.hparams.beam_size
         alpha = self.hparams.length_penalty if length_penalty is None else length_penalty
         ids = encode_source(src_tok, texts)
         order = sorted(range(len(texts)), key=lambda i: -len(ids[i]))
         out: list[list[str]] = [[""] * n_best for _ in texts]
         todo = [i for i in order if texts[i].strip()]
-        for b in range(0, len(todo), batch_size):
-            idx = todo[b:b + batch_size]
-            lengths = torch.tensor([len(ids[i]) for i in idx], device=self.device)
-            src = torch.full((len(idx), int(lengths.max())), PAD_ID, dtype=torch.long, device=self.device)
-            for r, i in enumerate(idx):
-                src[r, :len(ids[i])] = torch.tensor(ids[i])
-            for i, hyps in zip(idx, self.net.generate(src, lengths, beam, max_len, alpha, n_best)):
-                out[i] = [detokenize(tgt_tok, h.tokens) for h in hyps] + [""] * (n_best - len(hyps))
-        self.train(was_training)
+        with evaluating(self) as device:
+            for idx in batched(todo, batch_size):
+                lengths = torch.tensor([len(ids[i]) for i in idx], device=device)
+                src = torch.full((len(idx), int(lengths.max())), PAD_ID, dtype=torch.long, device=device)
+                for r, i in enumerate(idx):
+                    src[r, :len(ids[i])] = torch.tensor(ids[i])
+                for i, hyps in zip(idx, self.net.generate(src, lengths, beam, max_len, alpha, n_best)):
+                    out[i] = [detokenize(tgt_tok, h.tokens) for h in hyps] + [""] * (n_best - len(hyps))
         return out
 
     @classmethod

@@ -16,7 +16,6 @@ optimiser part of a LightningModule).
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import lightning as L
@@ -30,9 +29,10 @@ from torchmetrics.classification import MulticlassAccuracy
 from seqzoo.data.lm import IGNORE_INDEX
 from seqzoo.hub import HubMixin
 from seqzoo.registry import PretrainedCfg, register_model
+from seqzoo.utils import batched, evaluating, require
 
 __all__ = ["TaggerConfig", "RNNTagger", "TaggerTask", "evaluate_tagging", "RecurrentEncoder", "CharEncoder",
-           "SequenceTask", "lengths_to_mask", "init_embedding", "require", "batched", "evaluating", "CELLS",
+           "SequenceTask", "lengths_to_mask", "init_embedding", "CELLS",
            "CHAR_ENCODERS", "OPTIMIZERS", "PAD_ID", "UNK_ID"]
 
 CELLS = ("lstm", "gru")
@@ -57,33 +57,6 @@ def init_embedding(embed: nn.Embedding, embeddings: torch.Tensor | None) -> None
                          f"(vocab_size, embedding_size) = {tuple(embed.weight.shape)}")
     with torch.no_grad():
         embed.weight.copy_(embeddings)
-
-
-def require(net: nn.Module, *names: str) -> None:
-    """``net`` has the vocabularies ``names`` (``vocab``, ``tags`` ...) that reading or writing text needs."""
-    missing = [n for n in names if getattr(net, n, None) is None]
-    if missing:
-        raise ValueError(f"this {type(net).__name__} has no {' or '.join(missing)}: load it with "
-                         f"seqzoo.from_pretrained (which reads its vocabulary files) or set .{missing[0]}")
-
-
-@contextmanager
-def evaluating(net: nn.Module):
-    """``net`` in eval mode inside the block (its mode is restored after); yields the device of its weights."""
-    was_training = net.training
-    net.eval()
-    try:
-        yield next(net.parameters()).device
-    finally:
-        net.train(was_training)
-
-
-def batched(items: list, batch_size: int):
-    """``items`` in chunks of ``batch_size`` (>= 1)."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    for i in range(0, len(items), batch_size):
-        yield items[i:i + batch_size]
 
 
 def _check_choice(name: str, value: str, valid: tuple[str, ...]) -> None:
@@ -166,12 +139,15 @@ class TaggerConfig:
     num_chars: int = 0  # character vocab size; needed when char_encoder != "none"
     char_embedding_size: int = 32
     char_hidden_size: int = 50  # per direction for "lstm", filters for "cnn"
+    max_word_length: int = 30  # characters read per word, as the datamodule cut them in training
 
     def __post_init__(self):
         _check_choice("cell", self.cell, CELLS)
         _check_choice("char_encoder", self.char_encoder, CHAR_ENCODERS)
-        if min(self.vocab_size, self.num_tags, self.embedding_size, self.hidden_size, self.num_layers) < 1:
-            raise ValueError("vocab_size, num_tags, embedding_size, hidden_size and num_layers must be >= 1")
+        if min(self.vocab_size, self.num_tags, self.embedding_size, self.hidden_size, self.num_layers,
+               self.max_word_length) < 1:
+            raise ValueError("vocab_size, num_tags, embedding_size, hidden_size, num_layers and max_word_length "
+                             "must be >= 1")
         for name in ("dropout", "word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
@@ -218,12 +194,12 @@ class RNNTagger(HubMixin, nn.Module):
         return self.out(self.drop(out))                              # (B, T, num_tags)
 
     @torch.no_grad()
-    def tag(self, sentences: list[list[str] | str], batch_size: int = 64, max_word_length: int = 30) -> list[list[str]]:
+    def tag(self, sentences: list[list[str] | str], batch_size: int = 64) -> list[list[str]]:
         """One tag per word: ``tag([["The", "cat", "sat"]]) -> [["DET", "NOUN", "VERB"]]``.
 
         A sentence is a list of words or a string split on white space. Words are looked up as the
         datamodule did in training: lower-cased when the vocabulary is (``Vocab.uncased``), their
-        characters as written, cut to ``max_word_length`` (the datamodule's default). Needs ``.vocab``,
+        characters as written, cut to the config's ``max_word_length``. Needs ``.vocab``,
         ``.tags`` and, with character features, ``.char_vocab`` (``from_pretrained`` sets them).
         """
         from seqzoo.data.tagging import collate_tagging
@@ -237,7 +213,7 @@ class RNNTagger(HubMixin, nn.Module):
             for idx in batched(todo, batch_size):
                 rows = [{"ids": [self.vocab[norm(w)] for w in sents[i]], "tags": [0] * len(sents[i]),
                          "chars": [[char_id(c) for c in w] or [PAD_ID] for w in sents[i]]} for i in idx]
-                b = {k: v.to(device) for k, v in collate_tagging(rows, max_word_length).items()}
+                b = {k: v.to(device) for k, v in collate_tagging(rows, self.config.max_word_length).items()}
                 best = self(b["input_ids"], b["lengths"], b["chars"], b["char_lengths"]).argmax(-1).tolist()
                 for i, row in zip(idx, best):
                     out[i] = [self.tags[t] for t in row[:len(sents[i])]]
@@ -307,7 +283,7 @@ class TaggerTask(SequenceTask):
     padding), and ``chars`` (B, T, W), ``char_lengths`` (B, T) for character features.
 
     Args:
-        vocab_size, num_tags, num_chars: linked from the datamodule by the CLI.
+        vocab_size, num_tags, num_chars, max_word_length: linked from the datamodule by the CLI.
         cell: ``lstm`` or ``gru``.
         embedding_size: word embedding width (50 for glove.6B.50d).
         hidden_size: recurrent state width per direction.
@@ -326,12 +302,14 @@ class TaggerTask(SequenceTask):
                  embedding_size: int = 100, hidden_size: int = 200, num_layers: int = 2, bidirectional: bool = True,
                  dropout: float = 0.0, word_dropout: float = 0.0, char_encoder: str = "none",
                  char_embedding_size: int = 32, char_hidden_size: int = 50, embeddings: torch.Tensor | None = None,
-                 optimizer: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0, lr_decay: float = 1.0):
+                 optimizer: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0, lr_decay: float = 1.0,
+                 max_word_length: int = 30):
         super().__init__(optimizer, lr, weight_decay, lr_decay)
         self.save_hyperparameters(ignore=["embeddings"])
         self.net = RNNTagger(TaggerConfig(vocab_size, num_tags, cell, embedding_size, hidden_size, num_layers,
                                           bidirectional, dropout, word_dropout, char_encoder, num_chars,
-                                          char_embedding_size, char_hidden_size), embeddings=embeddings)
+                                          char_embedding_size, char_hidden_size, max_word_length),
+                               embeddings=embeddings)
         acc = lambda: MulticlassAccuracy(num_tags, average="micro", ignore_index=IGNORE_INDEX)  # noqa: E731
         self.train_accuracy, self.valid_accuracy, self.test_accuracy = acc(), acc(), acc()
 

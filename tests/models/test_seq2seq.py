@@ -307,3 +307,19 @@ def test_evaluate_verb_scores_a_saved_translation_model(tmp_path, capsys):
     (d / "valid.tgt").unlink()
     with pytest.raises(ValueError, match="has no split 'valid'; available: train, test"):
         run_evaluate(str(folder), str(d), "valid", src_lang="src", tgt_lang="tgt")
+
+
+def test_translate_gives_the_training_mode_back_after_an_error(tmp_path, monkeypatch):
+    d = _synthetic(tmp_path / "data", "copy", n_train=32)
+    dm = TranslationDataModule(str(d), "src", "tgt", tokenization="word", vocab_size=50, min_frequency=1)
+    model = _model(dm, embedding_size=8, hidden_size=8).train()
+    assert model.translate(["a b"]) and model.training  # eval inside, the mode given back
+
+    def fail(*args, **kwargs):
+        assert not model.training
+        raise RuntimeError("decoding failed")
+
+    monkeypatch.setattr(model.net, "generate", fail)
+    with pytest.raises(RuntimeError, match="decoding failed"):
+        model.translate(["a b"])
+    assert model.training
