@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import itertools
 import json
 import os
+import shutil
 import struct
 import tempfile
 import time
@@ -187,6 +189,32 @@ def _diagnose_binary(path: Path) -> str | None:
     return None
 
 
+def _widths_ok(path: Path, has_header: bool, dim: int, limit: int | None) -> bool:
+    """Whether every line gensim read holds ``dim`` values (it spreads a lone value over the whole vector)."""
+    with _open(path) as f:
+        lines = itertools.islice(f, _header(f.readline())[0] if has_header else None)
+        return all(line.decode("utf-8").rstrip().count(" ") == dim for line in itertools.islice(lines, limit))
+
+
+def _not_text(path: Path) -> str | None:
+    """For a file that failed to load as binary vectors (:func:`_sniff` takes anything not UTF-8 text for
+    binary): where its text breaks, as it may be a text file instead; None for a fastText ``.bin``."""
+    with _open(path) as f:
+        head = f.read(4096)
+    nul = head.find(b"\x00")
+    text = head[:nul] if nul >= 0 else head
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(text, final=False)
+        pos, what = nul, "a NUL byte"
+    except UnicodeDecodeError as e:
+        pos, what = e.start, f"byte {text[e.start]:#04x} is not UTF-8"
+    if head[:4] == _FASTTEXT_MAGIC or pos < 0:
+        return None
+    line = head.count(b"\n", 0, pos) + 1
+    return (f"{path}: neither a UTF-8 text vector file (line {line}, byte offset {pos}: {what}) "
+            f"nor a binary fastText / word2vec file")
+
+
 def _load_file(path: Path, fmt: str, limit: int | None):
     from gensim.models import KeyedVectors
     from gensim.models.fasttext import load_facebook_vectors
@@ -207,13 +235,15 @@ def _load_file(path: Path, fmt: str, limit: int | None):
         else:
             kv = KeyedVectors.load_word2vec_format(str(path), binary=fmt == "word2vec-binary",
                                                    no_header=fmt == "glove", limit=limit)
+            if fmt != "word2vec-binary" and not _widths_ok(path, fmt == "word2vec", kv.vector_size, limit):
+                raise ValueError("a line of the wrong width")  # found again below, with its number
     except Exception as e:  # gensim's errors name neither file nor line: find them
         if fmt in ("word2vec", "glove"):
             msg = _diagnose_text(path, has_header=fmt == "word2vec")
         elif fmt == "word2vec-binary":
-            msg = _diagnose_binary(path)
+            msg = _diagnose_binary(path) or _not_text(path)
         else:
-            msg = None
+            msg = _not_text(path) if fmt == "fasttext" else None
         raise ValueError(msg or f"{path}: cannot read as {fmt} vectors ({type(e).__name__}: {e})") from None
     if fmt in ("fasttext", "kv") and limit:
         kv = _head(kv, limit)
@@ -393,6 +423,8 @@ class TrainConfig:
                 raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
         if self.negative < 0:
             raise ValueError(f"negative must be >= 0, got {self.negative}")
+        if not 0 <= self.seed < 2**32:
+            raise ValueError(f"seed must be between 0 and 2**32 - 1, got {self.seed}")
 
 
 def _progress_callback(epochs: int, show: bool, has_loss: bool):
@@ -433,6 +465,43 @@ def _corpus_path(corpus: str | os.PathLike, data_dir=None) -> Path:
     return p
 
 
+def _check_out(out: str | os.PathLike) -> Path:
+    """The absolute path of a folder :func:`train_embeddings` may write: new, empty, or an earlier
+    output folder (it holds ``vectors.kv``, as :func:`load_embeddings` tells them), below no file."""
+    out = Path(out).expanduser().absolute()
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "vectors.kv").is_file())):
+        raise ValueError(f"{out} exists and is not an embeddings output folder (no vectors.kv): "
+                         f"refusing to replace it")
+    above = next(p for p in out.parents if p.exists())
+    if not above.is_dir():
+        raise ValueError(f"cannot write {out}: {above} is a file, not a folder")
+    return out
+
+
+def _write_folder(out: Path, write) -> None:
+    """``write(folder)`` into a temporary folder beside ``out``, then renamed into place (as
+    :func:`seqzoo.hub.save_pretrained` does): after a failure the old ``out`` is still whole."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
+        if out.exists():  # a folder cannot be renamed over a non-empty one: move the old one aside
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / out.name)
+            try:
+                os.replace(tmp, out)
+            except BaseException:
+                os.replace(old / out.name, out)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def train_embeddings(method: str = "word2vec", corpus: str | os.PathLike = "", out: str | os.PathLike = "",
                      sg: int = 1, negative: int = 5, dim: int = 100, window: int = 5, epochs: int = 5,
                      min_count: int = 5, workers: int = 2, seed: int = 1, progress: bool = True,
@@ -440,6 +509,7 @@ def train_embeddings(method: str = "word2vec", corpus: str | os.PathLike = "", o
     """Train word2vec or FastText on a text file (one sentence / paragraph a line, tokens split on
     white space) and write ``out/vectors.kv`` (gensim native; FastText keeps its n-grams),
     ``out/vectors.txt`` (word2vec text) and ``out/config.json``. Returns the ``KeyedVectors``.
+    ``out`` is replaced as a whole, once training is done; it must be new, empty or an earlier output folder.
 
     ``corpus`` is a path, or a corpus name (``wikitext-2``: its train split in ``data_dir``).
     """
@@ -447,9 +517,8 @@ def train_embeddings(method: str = "word2vec", corpus: str | os.PathLike = "", o
     from gensim.models.word2vec import LineSentence
 
     cfg = TrainConfig(method, sg, negative, dim, window, epochs, min_count, workers, seed)
+    out = _check_out(out)
     path = _corpus_path(corpus, data_dir)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     cls = Word2Vec if method == "word2vec" else FastText
     extra = dict(min_n=cfg.min_n, max_n=cfg.max_n) if method == "fasttext" else {}
     model = cls(vector_size=dim, window=window, min_count=min_count, workers=workers, sg=sg, negative=negative,
@@ -463,12 +532,15 @@ def train_embeddings(method: str = "word2vec", corpus: str | os.PathLike = "", o
     model.train(corpus_iterable=sentences, total_examples=model.corpus_count, epochs=epochs,
                 compute_loss=method == "word2vec", callbacks=[cb])
     wall = time.perf_counter() - start
-    model.wv.save(str(out / "vectors.kv"))
-    model.wv.save_word2vec_format(str(out / "vectors.txt"))
     info = {**asdict(cfg), "corpus": str(path), "vocab_size": len(model.wv), "corpus_words": model.corpus_total_words,
             "epoch_losses": cb.losses if method == "word2vec" else None, "wall_seconds": round(wall, 1),
             "gensim_names": {"dim": "vector_size"}}
-    (out / "config.json").write_text(json.dumps(info, indent=2) + "\n")
+
+    def write(folder: Path):
+        model.wv.save(str(folder / "vectors.kv"))
+        model.wv.save_word2vec_format(str(folder / "vectors.txt"))
+        (folder / "config.json").write_text(json.dumps(info, indent=2) + "\n")
+    _write_folder(out, write)
     return model.wv
 
 
@@ -524,6 +596,8 @@ def evaluate(vectors, analogies: str | None = "default", similarity: dict[str, s
     (``*_oov``) and over all of them (``oov_rate``), and ``vocab_size``.
     """
     import logging
+    if restrict_vocab < 1:
+        raise ValueError(f"restrict_vocab must be >= 1, got {restrict_vocab}")
     kv = _vectors(vectors, data_dir)
     default_an, default_sim = default_eval_files(data_dir)
     analogies = default_an if analogies == "default" else analogies
@@ -568,6 +642,8 @@ def evaluate(vectors, analogies: str | None = "default", similarity: dict[str, s
 
 def nearest(vectors, word: str, k: int = 10, data_dir=None) -> list[tuple[str, float]]:
     """The ``k`` words of highest cosine similarity to ``word`` (FastText: unseen words too)."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
     kv = _vectors(vectors, data_dir)
     if word not in kv.key_to_index and getattr(kv, "bucket", 0) == 0:
         if word.lower() not in kv.key_to_index:

@@ -97,6 +97,35 @@ def test_wrong_dimension_line(tmp_path, glove_lines):
         load_embeddings(p3)
 
 
+def test_line_of_one_value(tmp_path):
+    """gensim spreads a lone value over the whole vector (dog = [0.3, 0.3]) instead of failing."""
+    p = tmp_path / "one.txt"
+    p.write_text("cat 0.1 0.2\ndog 0.3\n")
+    with pytest.raises(ValueError, match=rf"^{p}: line 2 has 1 values, expected 2$"):
+        load_embeddings(p)
+    with pytest.raises(ValueError, match=rf"^{p}: line 2 has 1 values, expected 2$"):
+        embeddings_main(["nearest", str(p), "cat"])
+    assert load_embeddings(p, limit=1).index_to_key == ["cat"]  # the bad line is not read
+    p = tmp_path / "one.vec"
+    p.write_text("3 2\ncat 0.1 0.2\ndog 0.3\nrat 0.5 0.6\n")
+    for fmt in ("auto", "word2vec"):
+        with pytest.raises(ValueError, match=rf"^{p}: line 3 has 1 values, expected 2$"):
+            load_embeddings(p, format=fmt)
+    p.write_text("1 2\ncat 0.1 0.2\ndog 0.3\n")  # past the header's count: not read, as by gensim
+    assert load_embeddings(p).index_to_key == ["cat"]
+
+
+def test_non_utf8_text_is_neither_text_nor_binary(tmp_path):
+    p = tmp_path / "bad3.txt"
+    p.write_bytes(b"ok\n\xff bad\n")
+    with pytest.raises(ValueError, match=rf"^{p}: neither a UTF-8 text vector file \(line 2, byte offset 3: byte "
+                                         r"0xff is not UTF-8\) nor a binary fastText / word2vec file$"):
+        embeddings_main(["nearest", str(p), "cat"])
+    p.write_bytes(b"2 2\ncat 0.1 0.2\n\xff 0.3 0.4\n")  # with a header line
+    with pytest.raises(ValueError, match=rf"^{p}: neither a UTF-8 text vector file \(line 3, byte offset 16"):
+        load_embeddings(p)
+
+
 def test_truncated_files(tmp_path, glove_lines):
     p = tmp_path / "cut.txt"
     p.write_text("\n".join(glove_lines[:10]) + "\n" + glove_lines[10][:40])
@@ -269,6 +298,61 @@ def test_train_rejects_bad_corpus_and_config(tmp_path):
         train_embeddings(corpus=tmp_path / "l1.txt", out=tmp_path / "o")
     with pytest.raises(ValueError, match="unknown method 'glove'; valid: word2vec, fasttext"):
         train_embeddings("glove", datapath("lee_background.cor"), tmp_path / "o")
+
+
+@pytest.fixture
+def toy_corpus(tmp_path):
+    p = tmp_path / "toy.txt"
+    p.write_text("the cat sat on the mat\nthe dog ate the cat food\n" * 10)
+    return p
+
+
+def test_train_replaces_its_folder_whole(tmp_path, toy_corpus, monkeypatch):
+    out = tmp_path / "out"
+    toy = dict(corpus=toy_corpus, out=out, min_count=1, epochs=1, workers=1, progress=False)
+    train_embeddings(dim=8, **toy)
+    (out / "vectors.txt").unlink()
+    (out / "vectors.txt").mkdir()  # made writing vectors.txt fail after vectors.kv was replaced
+    before = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+    with monkeypatch.context() as m:
+        m.setattr(KeyedVectors, "save_word2vec_format", boom)
+        with pytest.raises(OSError, match="disk full"):
+            train_embeddings(dim=4, **toy)
+    assert {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()} == before and (out / "vectors.txt").is_dir()
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["out", "toy.txt"]  # no temporary folder left
+    train_embeddings(dim=4, **toy)
+    assert json.loads((out / "config.json").read_text())["dim"] == 4 and load_embeddings(out).vector_size == 4
+    assert load_embeddings(out / "vectors.txt").vector_size == 4
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["out", "toy.txt"]
+
+
+def test_train_checks_everything_before_writing(tmp_path, toy_corpus):
+    toy = dict(corpus=toy_corpus, epochs=1, workers=1, progress=False)
+    with pytest.raises(ValueError, match=f"corpus {toy_corpus}: no word occurs min_count=99 times"):
+        train_embeddings(out=tmp_path / "o", min_count=99, **toy)
+    with pytest.raises(ValueError, match=r"seed must be between 0 and 2\*\*32 - 1, got -1"):
+        train_embeddings(out=tmp_path / "o", seed=-1, **toy)
+    assert not (tmp_path / "o").exists()
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "notes.txt").write_text("mine")
+    for out in (tmp_path / "keep", toy_corpus):
+        with pytest.raises(ValueError, match=f"^{out} exists and is not an embeddings output folder "
+                                             r"\(no vectors.kv\): refusing to replace it$"):
+            embeddings_main(["train", "--corpus", str(toy_corpus), "--out", str(out), "--no-progress"])
+    with pytest.raises(ValueError, match=f"^cannot write {toy_corpus}/o: {toy_corpus} is a file, not a folder$"):
+        train_embeddings(out=toy_corpus / "o", **toy)
+    assert (tmp_path / "keep" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("args, msg", [(["nearest", "V", "cat", "-k", "0"], "k must be >= 1, got 0"),
+                                       (["nearest", "V", "cat", "-k", "-3"], "k must be >= 1, got -3"),
+                                       (["eval", "V", "--restrict-vocab", "0"], "restrict_vocab must be >= 1, got 0")])
+def test_counts_must_be_positive(args, msg):
+    with pytest.raises(ValueError, match=f"^{msg}$"):
+        embeddings_main([datapath("test_glove.txt") if a == "V" else a for a in args])
 
 
 def test_glove50_scores_equal_gensims(data_dir):
