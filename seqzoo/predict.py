@@ -65,6 +65,21 @@ def _not_predictable(model, family: str) -> str:
             f"language models; translate with seqzoo translate")
 
 
+def _device(name: str) -> torch.device:
+    """``--device``'s torch.device; a ValueError if it is not cpu or cuda[:N], or not on this machine."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {name}: unknown device; use cpu or cuda (cuda:N for GPU N)")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
 def predict_main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="seqzoo predict", description=__doc__.replace("``", "").replace(":func:", ""),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -73,7 +88,7 @@ def predict_main(argv=None) -> int:
     p.add_argument("--beam", type=int, default=1, help="CTC models: prefix beam width, 1 = best path (default: 1)")
     p.add_argument("--batch-size", type=int, default=64, help="lines (CTC: words) per batch (default: 64)")
     p.add_argument("--conll", action="store_true", help="taggers: word<TAB>tag lines, a blank line between sentences")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--revision", default=None, help="Hub branch, tag or commit sha (default: main)")
     p.add_argument("--data-dir", default=None, help=".ckpt only: corpus mirror to rebuild the vocabularies from")
     p.add_argument("--trust-pickle", action="store_true",
@@ -82,6 +97,7 @@ def predict_main(argv=None) -> int:
     for flag, value in (("--beam", a.beam), ("--batch-size", a.batch_size)):
         if value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
+    device = _device(a.device)
     from seqzoo.data.corpora import read_stdin_lines
     from seqzoo.hub import load_model, model_family
     model = load_model(a.checkpoint, a.trust_pickle, a.data_dir, a.revision)
@@ -89,7 +105,9 @@ def predict_main(argv=None) -> int:
     if family not in PREDICT_FAMILIES:  # before reading stdin: a wrong model fails at once
         raise ValueError(_not_predictable(model, family))
     lines = read_stdin_lines()
-    out = predict_lines(model.to(a.device), lines, a.beam, a.batch_size, a.conll)
+    if isinstance(model, torch.nn.Module):  # an n-gram LM is numpy arrays: it runs on the CPU
+        model = model.to(device)
+    out = predict_lines(model, lines, a.beam, a.batch_size, a.conll)
     sys.stdout.write("".join(o + "\n" for o in out))
     empty = sum(not line.split() for line in lines)
     if empty and family == "classifier":

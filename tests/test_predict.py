@@ -298,11 +298,35 @@ def test_seqzoo_predict_scores_each_line_with_a_language_model(tmp_path, monkeyp
     assert float(rows[0][3]) == pytest.approx(math.exp(-want[0]["logprob"] / 4), abs=0.01)
 
 
+def test_seqzoo_predict_scores_each_line_with_an_ngram_lm(tmp_path, monkeypatch, capsys):
+    import math
+
+    from tiny_models import tiny_model
+
+    from seqzoo.lm import score_lines
+    lm = tiny_model("kn3")
+    folder = seqzoo.save_pretrained(lm, tmp_path / "kn3")
+    lines = ["the cat sat on the mat", "The zebra sat .", ""]
+    _stdin(monkeypatch, "\n".join(lines) + "\n")
+    assert main(["predict", str(folder)]) == 0  # an NGramLM has no .to(device): it runs as it is
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    want = score_lines(lm, lines)
+    assert [(float(lp), int(n), int(o)) for lp, n, o, _ in rows] == \
+        [(pytest.approx(w["logprob"], abs=1e-4), w["tokens"], w["oov"]) for w in want] == [
+        (pytest.approx(lm.score_sentences([line.split()])[0], abs=1e-4), len(line.split()) + 1, o)
+        for line, o in zip(lines, (0, 3, 0))]
+    assert [float(r[3]) for r in rows] == [pytest.approx(math.exp(-w["logprob"] / w["tokens"]), abs=0.01)
+                                           for w in want]
+
+
 # -- wrong input -------------------------------------------------------------------------------------------
 def test_predict_on_a_translation_model_or_bad_flags_is_one_line(tmp_path, monkeypatch, capsys):
     from tiny_models import tiny_model
     mt = tiny_model("seq2seq_gru_bahdanau").save_pretrained(tmp_path / "mt")
-    for argv, msg in (([str(mt)], "translate with seqzoo translate"), ([str(mt), "--beam", "0"], "--beam must be >= 1")):
+    gpu, no_gpu = ("cuda:99", "this machine has") if torch.cuda.is_available() else ("cuda", "CUDA is not available")
+    for argv, msg in (([str(mt)], "translate with seqzoo translate"), ([str(mt), "--beam", "0"], "--beam must be >= 1"),
+                      ([str(mt), "--device", "tpu"], "--device tpu: unknown device"),
+                      ([str(mt), "--device", gpu], f"--device {gpu}: {no_gpu}")):
         _stdin(monkeypatch, "a b\n")
         assert main(["predict", *argv]) == 1
         err = capsys.readouterr().err.strip().splitlines()

@@ -113,6 +113,10 @@ class NGramLM(HubMixin):
         counts = _count_chunks(_chunks(sentences, chunk_tokens), stoi, self.order)
         if counts is None:
             raise ValueError("cannot fit an n-gram LM on an empty corpus (no sentences)")
+        top = sum(len(lv["keys"]) > 0 for lv in counts)
+        if top < self.order:  # the empty orders store nothing and back off (weight 1; stupid: alpha)
+            warnings.warn(f"order {self.order}: the longest sentence has {top - 2} words (+ {BOS}, {EOS}), so no "
+                          f"n-gram is longer than {top}; the orders above back off")
         with np.errstate(divide="ignore"):  # log 0 = -inf is meant: p = 0 or backoff 0
             levels = self._smooth(counts, n_vocab=len(stoi) - 1)  # all but <s> can be predicted
         levels[0].logp[_BOS] = _ARPA_ZERO * _LN10  # <s> is a context, never a prediction
@@ -122,7 +126,7 @@ class NGramLM(HubMixin):
     def _smooth(self, counts: list[dict], n_vocab: int) -> list[_Level]:
         if self.smoothing == "modified-kn":
             adjusted = _kn_adjusted_counts(counts)
-            self.discounts = [_kn_discounts(a, i + 1) for i, a in enumerate(adjusted)]
+            self.discounts = [_kn_discounts(a, i + 1) if len(a) else _KN_FALLBACK for i, a in enumerate(adjusted)]
             return _kneser_ney(counts, adjusted, self.discounts, n_vocab)
         if self.smoothing == "katz":
             return _katz(counts, n_vocab)
@@ -184,14 +188,14 @@ class NGramLM(HubMixin):
         backoff = np.zeros(len(windows))
         for k in range(n, 0, -1):  # longest stored n-gram wins; add the backoffs passed on the way
             g = ends[n - k, n]
-            lp = np.where(g >= 0, self._levels[k - 1].logp[np.maximum(g, 0)], np.nan)
+            lp = _take(self._levels[k - 1].logp, g, np.nan)
             hit = np.isnan(out) & ~np.isnan(lp)
             out[hit] = backoff[hit] + lp[hit]
             if k > 1 and self.smoothing == "stupid":  # alpha per step down, seen context or not
                 backoff += np.where((windows[:, n - k:n - 1] >= 0).all(1), math.log(self.stupid_alpha), 0.0)
             elif k > 1:
                 c = ends[n - k, n - 1]
-                backoff += np.where(c >= 0, self._levels[k - 2].logbo[np.maximum(c, 0)], 0.0)
+                backoff += _take(self._levels[k - 2].logbo, c, 0.0)
         return out
 
     # ------------------------------------------------------------------ decoding
@@ -419,6 +423,11 @@ def _lookup(keys: np.ndarray, prefix: np.ndarray, word: np.ndarray, V: int) -> n
     idx = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
     found = (prefix >= 0) & (word >= 0) & (keys[idx] == key) if len(keys) else np.zeros(len(key), bool)
     return np.where(found, idx, -1)
+
+
+def _take(values: np.ndarray, ids: np.ndarray, fill: float) -> np.ndarray:
+    """``values[ids]``, ``fill`` where an id is -1 (absent); ``values`` may be an empty order's."""
+    return np.where(ids >= 0, values[np.maximum(ids, 0)], fill) if len(values) else np.full(len(ids), fill)
 
 
 def _context_totals(prefix: np.ndarray, values: np.ndarray, n_contexts: int) -> np.ndarray:

@@ -398,6 +398,43 @@ def test_save_and_from_pretrained(tmp_path):
         NGramLM.from_pretrained(tmp_path / "s").perplexity(corpus[:5])
 
 
+@pytest.mark.filterwarnings("ignore:.*fallback")
+@pytest.mark.parametrize("smoothing", ["modified-kn", "katz", "add-k", "mle", "stupid"])
+def test_an_order_past_the_longest_sentence_backs_off_to_the_longest(tmp_path, smoothing):
+    """Orders above the longest sentence + <s> </s> have no n-grams: they back off at weight 1 (stupid: alpha, as
+    for any unseen in-sentence context), so the model scores as the order that has counts, saved or not."""
+    corpus = [["the", "cat", "sat", "on", "the", "mat"], ["the", "dog", "sat"]]
+    top = NGramLM(8, smoothing).fit(corpus)
+    with pytest.warns(UserWarning, match="order 10: the longest sentence has 6 words .* longer than 8"):
+        model = NGramLM(10, smoothing).fit(corpus)
+    model.save_pretrained(tmp_path / "m")
+    assert "ngram 9=0\nngram 10=0\n" in (tmp_path / "m" / "model.arpa").read_text()
+    loaded = NGramLM.from_pretrained(tmp_path / "m")
+    alpha = math.log(0.4) if smoothing == "stupid" else 0.0
+    for sent in corpus + [corpus[0] + corpus[1] + ["unseen"]]:  # the last one is longer than any seen
+        for i, word in enumerate(sent + ["</s>"]):
+            ctx = ["<s>", *sent[:i]]
+            steps = min(max(i - 6, 0), 2)  # the empty orders 9, 10 whose context (8, 9 tokens) is all in ctx
+            want = top.logprob(word, ctx) + steps * alpha
+            assert (model.logprob(word, ctx), loaded.logprob(word, ctx)) == pytest.approx((want, want), abs=1e-6)
+    assert model.score_sentences(corpus) == pytest.approx(top.score_sentences(corpus))
+
+
+@pytest.mark.filterwarnings("ignore:.*fallback")
+def test_ngram_cli_save_below_a_file_is_one_line_and_writes_nothing(tmp_path, capsys):
+    from seqzoo.cli import main
+    (tmp_path / "ds").mkdir()
+    for split in ("train", "valid", "test"):
+        (tmp_path / "ds" / f"{split}.txt").write_text("the cat sat on the mat\nthe dog sat\n")
+    (tmp_path / "afile").write_text("hi\n")
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["ngram", "--dataset", str(tmp_path / "ds"), "--save", str(tmp_path / "afile" / "sub")]) == 1
+    err = capsys.readouterr().err  # (the corpus loader's progress bars come first)
+    assert err.strip().splitlines()[-1].startswith("seqzoo ngram: error: cannot write") and "Traceback" not in err
+    assert "afile is a file, not a folder" in err
+    assert sorted(tmp_path.rglob("*")) == before and (tmp_path / "afile").read_text() == "hi\n"
+
+
 # ------------------------------------------------------------------ errors, registry, misc
 def test_stupid_backoff_scores_but_refuses_perplexity():
     model = NGramLM(3, "stupid").fit([["a", "b", "c"], ["a", "b"]])
