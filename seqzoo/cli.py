@@ -94,8 +94,28 @@ def _lightning_cli(args=None, run=True, model_class_path: str | None = None):
             for src, dst in links.items():
                 parser.link_arguments(f"data.{src}", f"model.init_args.{dst}", apply_on="instantiate")
 
-    return SeqzooCLI(base, datamodule_class, subclass_mode_model=True, args=args, run=run,
-                     save_config_kwargs={"overwrite": True})
+    import warnings
+    with warnings.catch_warnings():  # seqzoo passes the command line as args on purpose: no advice against it
+        warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+        return SeqzooCLI(base, datamodule_class, subclass_mode_model=True, args=args, run=run,
+                         save_config_kwargs={"overwrite": True})
+
+
+def _run_lightning(args: list[str]) -> None:
+    """``seqzoo fit / validate / test``; a ``--ckpt_path`` that is no Lightning checkpoint, or one of another
+    model, is a one-line error (Lightning raises a multi-line RuntimeError / UnpicklingError)."""
+    import pickle
+    try:
+        _lightning_cli(args)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"--ckpt_path cannot be read as a Lightning checkpoint: {str(e).splitlines()[0]}") from None
+    except RuntimeError as e:
+        text = str(e)
+        if not text.startswith("Error(s) in loading state_dict"):
+            raise
+        first = next((s.strip() for s in text.splitlines()[1:] if s.strip()), "")
+        raise ValueError(f"--ckpt_path holds the weights of another model than this config's: {first} "
+                         f"(the config's sizes must be the ones it was trained with)") from None
 
 
 def run_ngram(dataset: str = "ptb", order: int = 3, smoothing: str = "modified-kn", data_dir: str | None = None,
@@ -105,6 +125,9 @@ def run_ngram(dataset: str = "ptb", order: int = 3, smoothing: str = "modified-k
     from seqzoo.data.corpora import load_corpus
     from seqzoo.models.ngram import NGramLM
 
+    if export_dir is not None:
+        from seqzoo.hub import check_target
+        check_target(export_dir)  # before the fit, not after it
     start = time.perf_counter()
     ds = load_corpus(dataset, data_dir)
 
@@ -347,7 +370,7 @@ def _finetune(argv):
     p.add_argument("--valid-tgt", default=None, help="translation: validation target")
     p.add_argument("--data", default=None, help="tagger: a folder of *-ud-{train,dev,test}.conllu; classifier: a "
                    "folder with train.tsv and dev.tsv (GLUE format); CTC: a CMUdict-format dictionary")
-    p.add_argument("--tag-column", default="upos", help="--data, taggers: upos or xpos (default: upos)")
+    p.add_argument("--tag-column", default=None, help="--data, taggers: upos or xpos (default: upos)")
     p.add_argument("--valid", default=None, help="validation text (default: train split 90/5/5 by line)")
     p.add_argument("--test", default=None, help="test text (default: the validation text)")
     p.add_argument("--out", default=None, help="new checkpoint folder (default: runs/finetune/NAME)")
@@ -371,9 +394,10 @@ def _finetune(argv):
     if sum(x is not None for x in (a.train, a.src or a.tgt, a.data)) != 1:
         raise ValueError("give one of --train FILE (a language model), --src FILE --tgt FILE (a translation model) "
                          "or --data PATH (a tagger, classifier or CTC model)")
+    size = lambda default: default if a.batch_size is None else a.batch_size  # noqa: E731 (0 stays an error)
     if a.data is not None:
-        r = finetune_labelled(a.model, a.data, a.out, a.epochs, a.optimizer or "adam", a.lr, a.lr_decay,
-                              a.batch_size or 32, a.tag_column, max_steps=a.max_steps, trust_pickle=a.trust_pickle)
+        r = finetune_labelled(a.model, a.data, a.out, a.epochs, a.optimizer or "adam", a.lr, a.lr_decay, size(32),
+                              a.tag_column, max_steps=a.max_steps, trust_pickle=a.trust_pickle)
         b, f = r["before"], r["after"]
         print(json.dumps(r) if a.json else f"{a.model} -> {r['out']}: " + ", ".join(
             f"{k.replace('_', ' ')} {b[k]:.4f} -> {f[k]:.4f}" for k in f) + f"; {100 * r['oov_rate']:.2f}% of the "
@@ -383,14 +407,14 @@ def _finetune(argv):
         if a.src is None or a.tgt is None:
             raise ValueError("a translation model needs both --src and --tgt")
         r = finetune_seq2seq(a.model, a.src, a.tgt, a.valid_src, a.valid_tgt, a.out, a.epochs, a.optimizer or "adam",
-                             a.lr, a.lr_decay, a.batch_size or 64, a.max_steps,
+                             a.lr, a.lr_decay, size(64), a.max_steps,
                              trust_pickle=a.trust_pickle)
         print(json.dumps(r) if a.json else f"{a.model} -> {r['out']}: valid BLEU (greedy) "
               f"{r['before']['valid_bleu']:.2f} -> {r['after']['valid_bleu']:.2f}; <unk> subwords: source "
               f"{100 * r['unk']['src']:.2f}%, target {100 * r['unk']['tgt']:.2f}%")
         return
     r = finetune_lm(a.model, a.train, a.valid, a.test, a.out, a.extend_vocab, a.min_freq, a.max_new_words, a.vectors,
-                    a.epochs, a.optimizer or "sgd", a.lr, a.lr_decay, a.batch_size or 20, a.bptt, max_steps=a.max_steps,
+                    a.epochs, a.optimizer or "sgd", a.lr, a.lr_decay, size(20), a.bptt, max_steps=a.max_steps,
                     trust_pickle=a.trust_pickle)
     if a.json:
         print(json.dumps(r))
@@ -445,7 +469,7 @@ def main(argv=None) -> int:
         return 2
     try:
         if verb in LIGHTNING_VERBS:
-            _lightning_cli([verb, *rest])
+            _run_lightning([verb, *rest])
             return 0
         return _FNS[verb](rest) or 0
     except (ValueError, FileNotFoundError, FloatingPointError, ConnectionError, PermissionError) as e:  # one line

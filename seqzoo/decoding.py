@@ -19,6 +19,7 @@ References:
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -26,8 +27,8 @@ import torch
 
 from seqzoo.utils import evaluating
 
-__all__ = ["Hypothesis", "StepFn", "reorder_state", "length_penalty", "filter_logits", "greedy", "sample",
-           "beam_search", "generate", "generate_main", "translate_main"]
+__all__ = ["Hypothesis", "StepFn", "reorder_state", "length_penalty", "check_length_penalty", "filter_logits", "greedy",
+           "sample", "beam_search", "generate", "generate_main", "translate_main"]
 
 StepFn = Callable[[torch.Tensor, Any], "tuple[torch.Tensor, Any]"]
 
@@ -57,6 +58,12 @@ def reorder_state(state, index: torch.Tensor):
 def length_penalty(length: int, alpha: float) -> float:
     """GNMT: ((5 + length) / 6) ** alpha; alpha 0 ranks by the summed log-probability."""
     return ((5.0 + length) / 6.0) ** alpha
+
+
+def check_length_penalty(alpha: float) -> None:
+    """``alpha`` is a finite number >= 0 (GNMT uses 0.6 to 1.0)."""
+    if not (math.isfinite(alpha) and alpha >= 0):
+        raise ValueError(f"length penalty alpha must be a finite number >= 0, got {alpha}")
 
 
 def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float | None = None) -> torch.Tensor:
@@ -116,8 +123,8 @@ def greedy(step_fn: StepFn, state, start, eos_id: int | None, max_len: int) -> l
 
 
 def _sampler(temperature: float, top_k: int | None, top_p: float | None, generator: torch.Generator | None):
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature} (use greedy decoding for 0)")
+    if not temperature > 0 or not math.isfinite(temperature):  # nan is not > 0
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature} (use greedy decoding for 0)")
     if top_p is not None and not 0.0 < top_p <= 1.0:
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
     if top_k is not None and top_k < 1:
@@ -151,6 +158,7 @@ def beam_search(step_fn: StepFn, state, start, eos_id: int, beam_size: int = 5, 
     """
     if not 1 <= n_best <= beam_size:
         raise ValueError(f"n_best must be in [1, beam_size={beam_size}], got {n_best}")
+    check_length_penalty(alpha)
     start = _start(start)
     n, k, dev = start.numel(), beam_size, start.device
     rows = torch.arange(n, device=dev).repeat_interleave(k)
@@ -241,7 +249,7 @@ def generate_main(argv=None) -> int:
                    "folder or a registered name with a tag")
     p.add_argument("--prompt", default="", help="text to continue (default: start of a line)")
     p.add_argument("--max-new-tokens", type=int, default=50, help="tokens to generate (default: 50)")
-    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (default: 1)")
+    p.add_argument("--temperature", type=float, default=None, help="softmax temperature (default: 1)")
     p.add_argument("--top-k", type=int, default=None, help="sample among the k most probable tokens only")
     p.add_argument("--top-p", type=float, default=None, help="sample within the top-p nucleus only")
     p.add_argument("--greedy", action="store_true", help="the most probable token every step")
@@ -253,6 +261,11 @@ def generate_main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.num_samples < 1:
         raise ValueError(f"--num-samples must be >= 1, got {a.num_samples}")
+    flags = (("--temperature", a.temperature), ("--top-k", a.top_k), ("--top-p", a.top_p))
+    sampling = [f for f, v in flags if v is not None]
+    if a.greedy and sampling:
+        raise ValueError(f"--greedy takes the most probable token: {', '.join(sampling)} would be ignored; drop one")
+    a.temperature = 1.0 if a.temperature is None else a.temperature
     from seqzoo import hub
     lm = hub.load_model(a.checkpoint, a.trust_pickle, a.data_dir)
     family = hub.model_family(lm)

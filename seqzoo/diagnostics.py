@@ -204,15 +204,14 @@ def run_gradient_flow(config: str | Path, data_dir: str | None = None, out_dir: 
     Each batch is a slice of ``max(ks) + 2`` tokens per column of the split's stream; the
     recurrent state is carried from slice to slice (zeros before the first).
     """
-    import yaml
-
     import seqzoo
     from seqzoo.data.lm import LanguageModelDataModule, StreamBatches
+    from seqzoo.recipes import read_spec
 
     config = Path(config)
     if not config.is_file():
         raise FileNotFoundError(f"gradient-flow config not found: {config}")
-    spec = yaml.safe_load(config.read_text())
+    spec = read_spec(config, "gradient-flow config")
     if not spec.get("ks") or not spec.get("models"):
         raise ValueError(f"{config}: needs a list 'ks' (steps back) and a list 'models'")
     ks = [int(k) for k in spec["ks"]]

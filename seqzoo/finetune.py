@@ -121,6 +121,7 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
     from seqzoo.data.lm import LanguageModelDataModule
     from seqzoo.hub import load_model, model_family
 
+    _check_run(model, out, epochs, max_steps, lr, lr_decay, batch_size)
     start = time.perf_counter()
     L.seed_everything(seed, verbose=False)
     net = load_model(model, trust_pickle)
@@ -139,6 +140,9 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
     vocab, new_words = net.vocab, []
     if extend:
         vocab, new_words = extend_vocab(net.vocab, lines["train"], min_freq, max_new_words)
+    oov = {f"{s}_{when}": oov_rate(v, lines[s]) for s in ("train", "valid")
+           for when, v in (("before", net.vocab), ("after", vocab))}
+    _check_oov(oov["train_after"], train, model, "" if extend else " (--extend-vocab adds its frequent new words)")
     lr = lr if lr is not None else (1.0 if optimizer == "sgd" else 3e-4)
     with tempfile.TemporaryDirectory(prefix="seqzoo-finetune-") as tmp:
         if valid is None:
@@ -151,8 +155,6 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
         dm = LanguageModelDataModule(corpus, level=vocab.level, batch_size=batch_size, eval_batch_size=10,
                                      bptt=bptt, vocab_path=str(Path(tmp) / "vocab.json"))
         dm.setup()
-        oov = {f"{s}_{when}": oov_rate(v, lines[s]) for s in ("train", "valid")
-               for when, v in (("before", net.vocab), ("after", vocab))}
         if len(vocab) != net.config.vocab_size:
             kv = None
             if vectors:
@@ -175,6 +177,34 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
                   "vocab_size": len(vocab), "lr": lr, "optimizer": optimizer})
 
 
+def _check_run(model, out, epochs: int, max_steps: int, lr: float | None, lr_decay: float, batch_size: int) -> None:
+    """The training flags every fine-tuning shares, and the output folder, checked before anything is loaded or
+    trained: a run that can only fail, never stop or change nothing is refused up front."""
+    from seqzoo.hub import check_target
+    if epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, got {epochs}")
+    if max_steps != -1 and max_steps < 1:
+        raise ValueError(f"--max-steps must be >= 1 (or -1: no limit), got {max_steps}")
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"--lr must be a finite number > 0, got {lr}")
+    if not (math.isfinite(lr_decay) and lr_decay > 0):
+        raise ValueError(f"--lr-decay must be a finite number > 0, got {lr_decay}")
+    if batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    if out is not None:
+        target = check_target(out)
+        if Path(str(model)).exists() and target == Path(model).expanduser().absolute():
+            raise ValueError(f"--out {out} is the model being fine-tuned: write the new checkpoint to another folder")
+
+
+def _check_oov(rate: float, text, model, hint: str = "") -> float:
+    """Over half the training words unknown to the model: the wrong model or corpus (``evaluate`` refuses the same)."""
+    if rate > 0.5:
+        raise ValueError(f"{rate:.1%} of the words of {text} are not in the vocabulary of {model}: a wrong model or "
+                         f"corpus?{hint}")
+    return rate
+
+
 def _steps(max_steps: int) -> str:
     """The --max-steps flag of a card's command, when a run was cut short by it."""
     return f" --max-steps {max_steps}" if max_steps != -1 else ""
@@ -187,6 +217,11 @@ def _save(net, model, out, trainer, start: float, command: str, corpus: str | No
     from seqzoo.cards import make_card
     from seqzoo.hub import save_pretrained
 
+    diverged = [f"{k} {v}" for k, v in result["after"].items() if not math.isfinite(v)]
+    params = getattr(net, "net", net).parameters()
+    if diverged or not all(torch.isfinite(p).all() for p in params):
+        raise ValueError(f"fine-tuning diverged ({', '.join(diverged) or 'non-finite weights'} after training): "
+                         f"nothing was saved; try a lower --lr")
     out = Path(out or Path("runs/finetune") / Path(str(model).rstrip("/")).name)
     run = {"metrics": result["after"], "epochs": trainer.current_epoch,
            "wall_seconds": round(time.perf_counter() - start, 1), "device": str(trainer.strategy.root_device)}
@@ -220,6 +255,7 @@ def finetune_seq2seq(model: str, src: str | os.PathLike, tgt: str | os.PathLike,
     from seqzoo.hub import load_model
     from seqzoo.models.seq2seq import Seq2Seq, Seq2SeqNet
 
+    _check_run(model, out, epochs, max_steps, lr, lr_decay, batch_size)
     start = time.perf_counter()
     L.seed_everything(seed, verbose=False)
     net = load_model(model, trust_pickle)
@@ -301,7 +337,7 @@ def _labelled_datamodule(family: str, net, data: str, tag_column: str, batch_siz
 
 def finetune_labelled(model: str, data: str | os.PathLike, out: str | os.PathLike | None = None, epochs: int = 3,
                       optimizer: str = "adam", lr: float | None = None, lr_decay: float = 0.5, batch_size: int = 32,
-                      tag_column: str = "upos", clip: float = 5.0, max_steps: int = -1, accelerator: str = "auto",
+                      tag_column: str | None = None, clip: float = 5.0, max_steps: int = -1, accelerator: str = "auto",
                       devices="auto", trust_pickle: bool = False, seed: int = 0) -> dict:
     """Fine-tune a tagger, classifier or CTC model on labelled data of the layout its datamodule reads: a folder of
     ``*-ud-{train,dev,test}.conllu`` (tagger), a folder with ``train.tsv`` / ``dev.tsv`` (classifier, GLUE format)
@@ -314,6 +350,7 @@ def finetune_labelled(model: str, data: str | os.PathLike, out: str | os.PathLik
     from seqzoo.hub import _import, load_model, model_family
     from seqzoo.utils import require
 
+    _check_run(model, out, epochs, max_steps, lr, lr_decay, batch_size)
     start = time.perf_counter()
     L.seed_everything(seed, verbose=False)
     net = load_model(model, trust_pickle)
@@ -322,10 +359,13 @@ def finetune_labelled(model: str, data: str | os.PathLike, out: str | os.PathLik
         raise ValueError(f"seqzoo finetune --data fine-tunes taggers, classifiers and CTC models; {model} is a "
                          f"{type(net).__name__} (--train for a language model, --src/--tgt for translation)")
     require(net, "vocab", *{"tagger": ["tags"], "ctc": ["labels"]}.get(family, []))
+    if tag_column is not None and family != "tagger":
+        raise ValueError(f"--tag-column is for taggers; {model} is a {type(net).__name__}")
+    tag_column = tag_column or "upos"
     dm = _labelled_datamodule(family, net, str(data), tag_column, batch_size)
     rows = dm.encode("train")
     ids = [i for r in rows for i in (r["ids"] if family == "tagger" else r[0])]
-    oov = sum(i == net.vocab.unk_id for i in ids) / max(1, len(ids))
+    oov = _check_oov(sum(i == net.vocab.unk_id for i in ids) / max(1, len(ids)), data, model)
     lr = lr if lr is not None else (0.1 if optimizer == "sgd" else 3e-4)
     task = _import(LABELLED[family]).from_net(net, optimizer=optimizer, lr=lr, lr_decay=lr_decay)
     trainer = L.Trainer(max_epochs=epochs, max_steps=max_steps, gradient_clip_val=clip, accelerator=accelerator,

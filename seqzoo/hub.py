@@ -39,8 +39,8 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["save_pretrained", "from_pretrained", "push_to_hub", "convert_checkpoint", "load_checkpoint_folder", "HubMixin",
-           "load_lightning_checkpoint", "model_family",
+__all__ = ["save_pretrained", "check_target", "from_pretrained", "push_to_hub", "convert_checkpoint",
+           "load_checkpoint_folder", "HubMixin", "load_lightning_checkpoint", "model_family",
            "FORMAT_VERSION", "CONFIG_NAME", "WEIGHTS_NAME", "VOCAB_NAME", "CARD_NAME", "PICKLE_SUFFIXES"]
 
 FORMAT_VERSION = 1
@@ -192,6 +192,9 @@ def _write_weights(net, path: Path) -> None:
     state = net.state_dict()
     tensors = {g[0]: state[g[0]].detach().to("cpu").contiguous().clone() for g in _tied_groups(state)}
     save_file(tensors, str(path), metadata={"format": "pt"})
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)  # safetensors creates it 0600; readable like the other files of the folder
 
 
 def _write_json(obj, path: Path) -> None:
@@ -289,6 +292,18 @@ def _save_into(model, folder: Path, vocab, card: str | None, card_name: str | No
     return cfg
 
 
+def check_target(directory: str | os.PathLike) -> Path:
+    """The absolute path of a folder that :func:`save_pretrained` may write: new, empty, or a seqzoo checkpoint
+    folder (replaced as a whole), below no file. Callers that train first check it before they start."""
+    target = Path(directory).expanduser().absolute()
+    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / CONFIG_NAME).exists())):
+        raise ValueError(f"{target} exists and is not a seqzoo checkpoint folder: refusing to replace it")
+    above = next((p for p in target.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ValueError(f"cannot write {target}: {above} is a file, not a folder")
+    return target
+
+
 def save_pretrained(model, directory: str | os.PathLike, vocab=None, card: str | None = None,
                     architecture: str | None = None, vocabs: dict | None = None) -> Path:
     """Write a checkpoint folder for any seqzoo network (``RNNLM``, ``WindowLM``, ``Seq2SeqNet``, ``RNNTagger``,
@@ -307,9 +322,7 @@ def save_pretrained(model, directory: str | os.PathLike, vocab=None, card: str |
 
     Returns the folder's path.
     """
-    target = Path(directory).expanduser().absolute()
-    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / CONFIG_NAME).exists())):
-        raise ValueError(f"{target} exists and is not a seqzoo checkpoint folder: refusing to replace it")
+    target = check_target(directory)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
@@ -397,6 +410,8 @@ def load_checkpoint_folder(folder: str | os.PathLike, trust_pickle: bool = False
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{cfg_path} is not valid JSON: {e}") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{cfg_path} holds a JSON {type(cfg).__name__}, not an object: not a seqzoo checkpoint config")
     family = cfg.get("family") or ("ngram" if cfg.get("model_class") == "NGramLM" else None)
     version = cfg.get("format_version", 1 if family == "ngram" else None)  # NGramLM._write_folder alone
     if not isinstance(version, int):
@@ -421,6 +436,8 @@ def load_checkpoint_folder(folder: str | os.PathLike, trust_pickle: bool = False
         hint = (f"; it holds pickle weights ({', '.join(p.name for p in pickles)}): load one with trust_pickle=True "
                 f"only if you trust it") if pickles else ""
         raise FileNotFoundError(f"{folder} has no {weights.name}{hint}")
+    if not isinstance(cfg.get("model_args"), dict):
+        raise ValueError(f"{cfg_path} has no model_args object: not a seqzoo checkpoint config")
     net = _build(family, cfg["model_args"], overrides, str(cfg_path))
     _strict_load(net, _read_safetensors(weights, cfg.get("weights_sha256")), str(weights))
     listed = dict(cfg.get("vocabularies") or {})
@@ -440,6 +457,11 @@ def load_checkpoint_folder(folder: str | os.PathLike, trust_pickle: bool = False
 
 
 def _torch_load_weights_only(path: Path, trust_pickle: bool) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.suffix not in PICKLE_SUFFIXES:
+        raise ValueError(f"{path} is not a Lightning checkpoint ({', '.join(PICKLE_SUFFIXES)}) nor a seqzoo "
+                         f"checkpoint folder")
     if not trust_pickle:
         raise ValueError(f"refusing to load {path}: {path.suffix} files are pickles and unpickling can run "
                          f"arbitrary code; pass trust_pickle=True (--trust-pickle) only for a file you trust, "
@@ -577,7 +599,12 @@ def _resolve(name: str, revision, cache_dir, local_files_only: bool, trust_pickl
             raise ValueError(f"{s} has no hub id in its PretrainedCfg")
         return _download(cfg.hf_hub_id, revision, cache_dir, local_files_only, trust_pickle), True
     if _REPO_ID.fullmatch(s):
-        return _download(s, revision, cache_dir, local_files_only, trust_pickle), True
+        try:
+            return _download(s, revision, cache_dir, local_files_only, trust_pickle), True
+        except FileNotFoundError as e:
+            if p.parent.is_dir():  # "out/model" below an existing folder: perhaps a local path, mistyped
+                raise FileNotFoundError(f"{s}: no such local folder or file; as a Hub repo id: {e}") from None
+            raise
     raise FileNotFoundError(f"{s!r} is not a local folder or file, a registered name with a checkpoint "
                             f"(seqzoo.list_models(pretrained=True)) or a Hub repo id (org/name)")
 

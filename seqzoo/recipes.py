@@ -116,9 +116,26 @@ def run_retest(folder: Path, recipe: dict, spec: dict, data_dir: str | None = No
 
 
 def _load_results(path: Path) -> dict:
-    if path.exists():
-        return json.loads(path.read_text())
-    return {"runs": []}
+    if not path.exists():
+        return {"runs": []}
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e}): fix or remove it; runs are merged into it") from None
+    if not (isinstance(results, dict) and isinstance(results.get("runs"), list)):
+        raise ValueError(f'{path} must hold {{"runs": [...]}}: fix or remove it; runs are merged into it')
+    return results
+
+
+def read_spec(path: Path, what: str = "recipe") -> dict:
+    """A YAML file that must be a mapping (a recipe, a gradient-flow config): else a ValueError naming it."""
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not a valid YAML {what}: {' '.join(str(e).split())}") from None
+    if not isinstance(spec, dict):
+        raise ValueError(f"{path} is not a YAML {what}: it must be a mapping of keys, got {type(spec).__name__}")
+    return spec
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -224,8 +241,12 @@ def reproduce(recipe_dir: str | os.PathLike, only: list[str] | None = None, incl
     spec_path = folder / "recipe.yaml"
     if not spec_path.exists():
         raise FileNotFoundError(f"no recipe.yaml in {folder}")
-    recipe = yaml.safe_load(spec_path.read_text())
-    names = [r["name"] for r in recipe["runs"]]
+    recipe = read_spec(spec_path)
+    runs = recipe.get("runs")
+    if not (isinstance(runs, list) and runs and all(isinstance(r, dict) and r.get("name") for r in runs)):
+        raise ValueError(f"{spec_path} needs 'runs': a list of runs, each a mapping with a 'name'")
+    names = [r["name"] for r in runs]
+    _load_results(folder / "results.json")  # a broken results.json fails now, not after the runs
     for n in only or []:
         if n not in names:
             raise ValueError(f"recipe {folder} has no run {n!r}; runs: {', '.join(names)}")

@@ -118,6 +118,25 @@ def test_bad_input_one_line(args, message, capsys, monkeypatch):
     assert len(err) == 1 and message in err[0], err
 
 
+@pytest.mark.parametrize("file, text, message", [
+    ("recipe.yaml", "runs: [ {name: x", "recipe.yaml is not a valid YAML recipe: while parsing"),
+    ("recipe.yaml", "- a\n- b\n", "recipe.yaml is not a YAML recipe: it must be a mapping of keys, got list"),
+    ("recipe.yaml", "title: no runs\n", "recipe.yaml needs 'runs': a list of runs"),
+    ("results.json", '{"runs": [', "results.json is not valid JSON"),
+    ("gradient.yaml", "", "gradient.yaml is not a YAML gradient-flow config: it must be a mapping")])
+def test_broken_recipe_files_are_one_line_before_anything_runs(file, text, message, tmp_path, capsys):
+    import shutil
+    folder = tmp_path / "recipe"
+    shutil.copytree(REPO / "recipes" / "quickstart", folder)
+    (folder / file).write_text(text)
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    args = ["gradient-flow", str(folder / file)] if file == "gradient.yaml" else ["reproduce", str(folder)]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before  # nothing ran or wrote
+
+
 def test_non_utf8_corpus_one_line(tmp_path, capsys):
     for s in ("train", "valid", "test"):
         (tmp_path / f"{s}.txt").write_bytes(b"ok \xff\xfe\n")
@@ -248,3 +267,45 @@ def test_generate_prints_eos_as_a_line_break_even_at_the_end(tmp_path, monkeypat
     monkeypatch.setattr(decoding, "generate", lambda *a, **k: torch.tensor([row]))
     assert decoding.generate_main([str(folder), "--prompt", words[2]]) == 0
     assert capsys.readouterr().out == f"{words[2]} {words[0]} {words[1]}\n{words[2]}\n"
+
+
+def test_a_ckpt_path_of_another_model_or_no_checkpoint_is_one_line(tmp_path, tiny_corpus, capsys, monkeypatch):
+    """LightningCLI takes the sizes from the checkpoint's hyperparameters, but the vocabulary size is linked from
+    the corpus: a checkpoint tested on a corpus of another vocabulary does not fit (Lightning's RuntimeError)."""
+    monkeypatch.chdir(REPO)
+    other = tmp_path / "other"
+    other.mkdir()
+    for split in ("train", "valid", "test"):
+        (other / f"{split}.txt").write_text("\n".join(f"x{i} y{i} z{i}" for i in range(60)) + "\n")
+
+    def run(verb, corpus, *extra):
+        return main([verb, "--config", "recipes/ptb/lstm_small.yaml", "--data.dataset", str(corpus),
+                     "--data.batch_size", "4", "--data.bptt", "8", "--model.init_args.embedding_size", "8",
+                     "--model.init_args.hidden_size", "8", "--trainer.logger", "false", "--trainer.default_root_dir",
+                     str(tmp_path / "run"), "--trainer.enable_progress_bar", "false",
+                     "--trainer.enable_model_summary", "false", *extra])
+    assert run("fit", tiny_corpus, "--trainer.max_steps", "2", "--trainer.limit_val_batches", "1") == 0
+    ckpt = next((tmp_path / "run").rglob("*.ckpt"))
+    (tmp_path / "fake.ckpt").write_bytes(b"not a pickle")
+    capsys.readouterr()
+    for corpus, path, message in [(other, ckpt, "--ckpt_path holds the weights of another model than this config's"),
+                                  (tiny_corpus, tmp_path / "fake.ckpt", "--ckpt_path cannot be read as a Lightning")]:
+        assert run("test", corpus, "--ckpt_path", str(path)) == 1
+        err = [line for line in capsys.readouterr().err.splitlines() if "LightningCLI's args" not in line]
+        assert err[-1].startswith("seqzoo test: error: " + message) and "Traceback" not in "".join(err), err
+    assert run("test", tiny_corpus, "--ckpt_path", str(ckpt)) == 0
+
+
+def test_generate_refuses_sampling_flags_with_greedy(capsys):
+    """--greedy ignores them: saying so beats printing a continuation the user did not ask for."""
+    for flags in (["--temperature", "0.5"], ["--top-k", "3", "--top-p", "0.9"]):
+        assert main(["generate", "lstm_lm_2x200", "--greedy", *flags]) == 1  # refused before any model is looked up
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--greedy takes the most probable token" in err[0] and flags[0] in err[0], err
+
+
+def test_finetune_tag_column_is_for_taggers_only(tmp_path, capsys):
+    folder = str(tiny_model("bilstm_max_classifier_1x200").save_pretrained(tmp_path / "clf"))
+    assert main(["finetune", folder, "--data", str(tmp_path / "sst"), "--tag-column", "xpos"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--tag-column is for taggers; " in err[0] and "RNNClassifier" in err[0], err

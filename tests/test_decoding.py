@@ -151,12 +151,16 @@ def test_filter_logits_and_bad_arguments():
     logits = torch.tensor([[1.0, 3.0, 2.0, 0.0]])
     assert torch.isinf(filter_logits(logits, top_k=2)).tolist() == [[True, False, False, True]]
     assert torch.isinf(filter_logits(logits, top_p=0.01)).tolist() == [[True, False, True, True]]
-    with pytest.raises(ValueError, match="temperature must be > 0"):
-        sample(FixedDistribution([0.5, 0.5]), None, torch.zeros(1, dtype=torch.long), None, 1, temperature=0)
+    for t in (0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
+            sample(FixedDistribution([0.5, 0.5]), None, torch.zeros(1, dtype=torch.long), None, 1, temperature=t)
     with pytest.raises(ValueError, match="top_p must be in"):
         sample(FixedDistribution([0.5, 0.5]), None, torch.zeros(1, dtype=torch.long), None, 1, top_p=1.5)
     with pytest.raises(ValueError, match="n_best must be in"):
         beam_search(FixedDistribution([0.5, 0.5]), None, torch.zeros(1, dtype=torch.long), 0, 2, 3, n_best=3)
+    for alpha in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="length penalty alpha must be a finite number >= 0"):
+            beam_search(FixedDistribution([0.5, 0.5]), None, torch.zeros(1, dtype=torch.long), 0, 2, 3, alpha=alpha)
 
 
 def test_reorder_state_nested():

@@ -101,6 +101,39 @@ def test_finetune_cli_errors_are_one_line(tmp_path, capsys, tiny_corpus):
     assert not (tmp_path / "out").exists()
 
 
+def test_finetune_refuses_flags_that_cannot_work_before_training(tmp_path, capsys):
+    """Flags that would hang (--epochs -1 is Lightning's "no limit"), change nothing or write NaN weights, a
+    corpus the vocabulary does not cover and an --out that is the model itself or a user's folder: one line each,
+    nothing written; the output folder is checked before the (missing) corpus is read, so before any training."""
+    lm, user = tmp_path / "lm", tmp_path / "user"
+    seqzoo.save_pretrained(seqzoo.create_model("lstm_lm_2x200", vocab_size=20, embedding_size=8, hidden_size=8), lm,
+                           vocab=Vocab.build([[f"w{i}" for i in range(16)]]))
+    user.mkdir()
+    (user / "notes.txt").write_text("mine")
+    (tmp_path / "known.txt").write_text("\n".join(f"w{i} w{i + 1} w{i + 2}" for i in range(10)) * 4 + "\n")
+    (tmp_path / "foreign.txt").write_text("\n".join(f"x{i} y{i} w1" for i in range(40)) + "\n")
+    train, out = ["--train", str(tmp_path / "known.txt")], ["--out", str(tmp_path / "out")]
+    missing = ["--train", str(tmp_path / "missing.txt")]
+    capsys.readouterr()
+    for args, message in [([*train, *out, "--epochs", "-1"], "--epochs must be >= 1, got -1"),
+                          ([*train, *out, "--epochs", "0"], "--epochs must be >= 1, got 0"),
+                          ([*train, *out, "--max-steps", "0"], "--max-steps must be >= 1 (or -1: no limit), got 0"),
+                          ([*train, *out, "--lr", "nan"], "--lr must be a finite number > 0, got nan"),
+                          ([*train, *out, "--lr-decay", "-1"], "--lr-decay must be a finite number > 0"),
+                          ([*train, *out, "--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+                          ([*missing, "--out", str(lm)], "is the model being fine-tuned"),
+                          ([*missing, "--out", str(user)], "is not a seqzoo checkpoint folder"),
+                          (["--train", str(tmp_path / "foreign.txt"), *out], "66.7% of the words of")]:
+        assert main(["finetune", str(lm), *args]) == 1, args
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], (args, err)
+    assert main(["finetune", str(lm), *train, *out, "--lr", "1e38", "--epochs", "1"]) == 1  # trains, then refuses
+    err = capsys.readouterr().err
+    assert "fine-tuning diverged" in err.strip().splitlines()[-1] and "Traceback" not in err, err[-500:]
+    assert not (tmp_path / "out").exists() and (user / "notes.txt").read_text() == "mine"
+    assert seqzoo.from_pretrained(lm).config.vocab_size == 20
+
+
 def test_finetune_translation_keeps_tokenizers_and_improves_bleu(tmp_path, capsys):
     """A copy model fine-tuned to reverse: same tokenizers, clearly higher BLEU on the new task."""
     import sys

@@ -40,6 +40,8 @@ def test_round_trip_every_registered_model(name, tmp_path):
     folder = seqzoo.save_pretrained(model, tmp_path / name)
     cfg = json.loads((folder / "config.json").read_text())
     assert cfg["format_version"] == hub.FORMAT_VERSION and cfg["seqzoo_version"] == seqzoo.__version__
+    modes = {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()}  # the weights as readable as the rest
+    assert set(modes.values()) == {modes["config.json"]}, modes
     loaded = seqzoo.from_pretrained(folder)
     assert type(loaded) is type(model)
     assert same(outputs(model), outputs(loaded))
@@ -191,6 +193,19 @@ def test_newer_format_version_is_refused(saved):
     cfg["format_version"] = hub.FORMAT_VERSION + 1
     (folder / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match=f"format_version {hub.FORMAT_VERSION + 1}.*upgrade seqzoo"):
+        hub.from_pretrained(folder)
+
+
+@pytest.mark.parametrize("file, text, message", [
+    ("config.json", "[1, 2]", "config.json holds a JSON list, not an object"),
+    ("config.json", '{"format_version": 1, "family": "rnn_lm"}', "config.json has no model_args object"),
+    ("vocab.json", "[1, 2,", "vocab.json is not a seqzoo vocabulary: not valid UTF-8 JSON"),
+    ("vocab.json", '{"level": "char", "tokens": 5}', "vocab.json is not a seqzoo vocabulary: it must hold"),
+    ("vocab.json", '{"tokens": ["a", "b"]}', "vocab.json is not a seqzoo vocabulary: a vocab must start with")])
+def test_a_corrupted_config_or_vocab_is_an_error_naming_the_file(saved, file, text, message):
+    _, folder = saved
+    (folder / file).write_text(text)
+    with pytest.raises(ValueError, match=message):
         hub.from_pretrained(folder)
 
 
@@ -490,3 +505,17 @@ def test_card_family_is_taken_from_the_recipe_not_guessed():
         assert fam == family and "num_tags" not in args
         card = make_card("x", args, None, None, None, family=fam)
         assert f"pipeline_tag: {task}" in card and "None" not in card.split("---")[2], card
+
+
+def test_missing_paths_and_wrong_files_say_what_is_missing(tmp_path, capsys, monkeypatch):
+    from seqzoo.cli import main
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(FileNotFoundError, match="out/nope: no such local folder or file; as a Hub repo id: "):
+        hub.from_pretrained("out/nope", local_files_only=True)  # shaped like org/name, below a local folder
+    with pytest.raises(FileNotFoundError, match="checkpoint not found: .*x.ckpt"):
+        hub.load_model(tmp_path / "x.ckpt")  # not "refusing to load a pickle"
+    (tmp_path / "empty.txt").write_text("")
+    assert main(["push", str(tmp_path / "empty.txt"), "--repo-id", "org/x"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "empty.txt is not a Lightning checkpoint (.ckpt" in err[0], err

@@ -199,6 +199,8 @@ def load_corpus(name: str, data_dir: str | os.PathLike | None = None, splits=SPL
         elif c.hub_column != "text":
             ds = ds.rename_column(c.hub_column, "text")
     else:
+        if str(name).endswith(".txt"):
+            raise FileNotFoundError(f"corpus file not found: {name}")
         known = ", ".join(sorted(CORPORA))
         raise ValueError(f"unknown dataset {name!r}; known: {known}; or a path to a .txt file or to a "
                          f"folder with train.txt / valid.txt / test.txt")

@@ -49,7 +49,13 @@ def read_conllu(path: str | os.PathLike, tag_column: str = "upos") -> list[tuple
         raise FileNotFoundError(f"CoNLL-U file not found: {p}")
     sents = []
     with open(p, encoding="utf-8") as f:
-        for sent in conllu.parse_incr(f):
+        try:
+            parsed = list(conllu.parse_incr(f))
+        except UnicodeDecodeError:
+            from seqzoo.data.corpora import check_text_file
+            check_text_file(p)  # the error naming the file and the line
+            raise
+        for sent in parsed:
             words = [t for t in sent if isinstance(t["id"], int)]  # tuple ids: ranges and empty nodes
             for t in words:
                 if t[tag_column] in (None, "", "_"):

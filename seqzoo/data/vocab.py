@@ -119,8 +119,21 @@ class Vocab:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Vocab":
-        with open(path, encoding="utf-8") as f:
-            return cls.from_dict(json.load(f))
+        """Read a ``save``d vocabulary; anything else is a ValueError naming ``path``."""
+        try:
+            with open(path, encoding="utf-8") as f:
+                d = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path} is not a seqzoo vocabulary: not valid UTF-8 JSON ({e})") from None
+        ok = (isinstance(d, dict) and isinstance(d.get("tokens"), list)
+              and all(isinstance(t, str) for t in d["tokens"]) and isinstance(d.get("level", "word"), str))
+        if not ok:
+            raise ValueError(f"{path} is not a seqzoo vocabulary: it must hold {{\"tokens\": [strings], "
+                             f"\"level\": \"word\" | \"char\"}}")
+        try:
+            return cls.from_dict(d)
+        except ValueError as e:
+            raise ValueError(f"{path} is not a seqzoo vocabulary: {e}") from None
 
     def __repr__(self) -> str:
         return f"Vocab(size={len(self)}, level={self.level!r})"

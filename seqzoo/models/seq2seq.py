@@ -261,6 +261,7 @@ class Seq2Seq(HubMixin, L.LightningModule):
             raise ValueError(f"teacher_forcing must be in [0, 1], got {teacher_forcing}")
         if beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+        decoding.check_length_penalty(length_penalty)
         self.save_hyperparameters()
         self.net = Seq2SeqNet(Seq2SeqConfig(src_vocab_size, tgt_vocab_size, cell, attention, embedding_size,
                                             hidden_size, num_layers, bidirectional, dropout))
@@ -301,6 +302,7 @@ class Seq2Seq(HubMixin, L.LightningModule):
         src_tok, tgt_tok = self.tokenizer("src"), self.tokenizer("tgt")
         beam = beam_size or self.hparams.beam_size
         alpha = self.hparams.length_penalty if length_penalty is None else length_penalty
+        decoding.check_length_penalty(alpha)
         ids = encode_source(src_tok, texts)
         order = sorted(range(len(texts)), key=lambda i: -len(ids[i]))
         out: list[list[str]] = [[""] * n_best for _ in texts]

@@ -90,6 +90,8 @@ def test_ptb_token_counts(data_dir):
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="unknown dataset 'nope'; known: .*ptb"):
         load_corpus("nope")
+    with pytest.raises(FileNotFoundError, match="corpus file not found: mine/nofile.txt"):
+        load_corpus("mine/nofile.txt")  # a mistyped path, not an unknown corpus name
 
 
 def test_empty_corpus(tmp_path):

@@ -47,6 +47,9 @@ def test_bad_inputs(tmp_path):
     (tmp_path / "notag.conllu").write_text("1\tx\tx\t_\t_\t_\t0\troot\t_\t_\n\n")
     with pytest.raises(ValueError, match="has no upos"):
         read_conllu(tmp_path / "notag.conllu")
+    (tmp_path / "latin1.conllu").write_bytes(b"1\tok\tok\tNOUN\t_\t_\t0\troot\t_\t_\n\n2\tcaf\xe9\t_\tNOUN\n")
+    with pytest.raises(ValueError, match=r"not UTF-8: .*latin1.conllu \(line 3, byte 5\)"):
+        read_conllu(tmp_path / "latin1.conllu")
     with pytest.raises(ValueError, match="unknown dataset 'ud-klingon'"):
         TaggingDataModule("ud-klingon")
     dev_only_tag = TINY_CONLLU.replace("PUNCT", "SYM", 1)

@@ -314,6 +314,10 @@ def test_translate_gives_the_training_mode_back_after_an_error(tmp_path, monkeyp
     dm = TranslationDataModule(str(d), "src", "tgt", tokenization="word", vocab_size=50, min_frequency=1)
     model = _model(dm, embedding_size=8, hidden_size=8).train()
     assert model.translate(["a b"]) and model.training  # eval inside, the mode given back
+    with pytest.raises(ValueError, match="length penalty alpha must be a finite number >= 0, got nan"):
+        model.translate(["a b"], beam_size=1, length_penalty=float("nan"))  # checked for greedy decoding too
+    with pytest.raises(ValueError, match="length penalty alpha"):
+        Seq2Seq(10, 10, length_penalty=-0.5)
 
     def fail(*args, **kwargs):
         assert not model.training
