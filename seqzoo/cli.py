@@ -247,21 +247,18 @@ def run_evaluate(name_or_path: str, dataset: str | None = None, split: str = "te
         out["oov_rate"] = _check_oov(sum(w not in known for w in words) / max(1, len(words)), out, allow_oov)
         out.update(perplexity=model.perplexity(sents), tokens=sum(len(s) + 1 for s in sents))  # + </s> each
     else:
-        import tempfile
+        import numpy as np
 
-        from seqzoo.data.lm import LanguageModelDataModule, StreamBatches
+        from seqzoo.data.lm import StreamBatches
         from seqzoo.lm import stream_perplexity
         vocab = getattr(model, "vocab", None)
         if vocab is None:
             raise ValueError(f"{name_or_path} has no vocab.json: cannot map {dataset} to token ids")
-        with tempfile.TemporaryDirectory() as tmp:
-            vocab.save(f"{tmp}/vocab.json")
-            dm = LanguageModelDataModule(dataset, data_dir, level=vocab.level, eval_batch_size=batch_size,
-                                         bptt=bptt, vocab_path=f"{tmp}/vocab.json")
-            dm.setup()
-        if split not in dm.ids:
-            raise ValueError(f"dataset {dataset!r} has no split {split!r}; available: {', '.join(dm.ids)}")
-        ids = dm.ids[split]  # the split as encoded: a word the vocab lacks (or a written <unk>) is unk_id
+        if batch_size < 1 or bptt < 1:
+            raise ValueError("batch_size and bptt must be >= 1")
+        lines = load_corpus(dataset, data_dir, splits=(split,))[split]["text"]  # this split alone is read
+        # the stream as LanguageModelDataModule encodes it: a word the vocab lacks (or a written <unk>) is unk_id
+        ids = np.fromiter((i for line in lines for i in vocab.encode(line)), dtype=np.int64)
         words = ids[ids != vocab.eos_id]
         out["oov_rate"] = _check_oov(float((words == vocab.unk_id).mean()) if len(words) else 0.0, out, allow_oov)
         r = stream_perplexity(model, StreamBatches(ids, batch_size, bptt, vocab.eos_id, vocab.pad_id))

@@ -307,6 +307,11 @@ def test_cli_evaluate_rnn_matches_the_lightning_metric_loop(tmp_path, tiny_corpu
     assert r["tokens"] == ref["tokens"] == sum(len(line.split()) + 1 for line in test_lines)
     assert r["perplexity"] == pytest.approx(ref["perplexity"], rel=1e-6)
     assert 1.0 < r["perplexity"] < 10 * dm.vocab_size
+    (tiny_corpus / "train.txt").write_text("")  # evaluate reads the split it scores, nothing else
+    assert main(["evaluate", str(folder), "--dataset", str(tiny_corpus), "--split", "test", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["perplexity"] == r["perplexity"]
+    assert main(["evaluate", str(folder), "--dataset", str(tiny_corpus), "--split", "train"]) == 1
+    assert "corpus file is empty" in capsys.readouterr().err
 
 
 def test_cli_evaluate_ngram_and_errors(tmp_path, tiny_corpus, capsys):

@@ -179,6 +179,11 @@ def load_corpus(name: str, data_dir: str | os.PathLike | None = None, splits=SPL
     import datasets
     data_dir = resolve_data_dir(data_dir)
     files = _local_files(name, data_dir)
+    if files is not None and splits is not None and "full" not in files:  # read only the splits asked for
+        missing = [s for s in splits if s not in files]
+        if missing:
+            raise ValueError(f"dataset {name!r} has no split {missing[0]!r}; available: {', '.join(files)}")
+        files = {s: p for s, p in files.items() if s in splits}
     if files is not None:
         for p in files.values():
             check_text_file(p)
