@@ -99,6 +99,34 @@ def _collect_vocabs(source) -> dict:
     return {k: getattr(source, k) for k in VOCABULARIES if getattr(source, k, None) is not None}
 
 
+def vocab_payload(vocabs: dict) -> dict:
+    """Vocabularies as plain data (what ``torch.load(weights_only=True)`` reads back): a Vocab as its dict, labels
+    as a list of strings, a tokenizer as its JSON string."""
+    kinds = {name: VOCABULARIES[name][0] for name in vocabs}
+    return {name: obj.to_dict() if kinds[name] == "vocab" else obj.to_str() if kinds[name] == "tokenizer"
+            else [str(x) for x in obj] for name, obj in vocabs.items()}
+
+
+def _vocabs_from_payload(payload, source: str) -> dict:
+    from seqzoo.data.vocab import Vocab
+    out = {}
+    for name, data in (payload.items() if isinstance(payload, dict) else [("payload", payload)]):
+        kind = VOCABULARIES.get(name, ("?",))[0]
+        try:
+            if kind == "vocab":
+                out[name] = Vocab.from_dict(data)
+            elif kind == "tokenizer":
+                from tokenizers import Tokenizer
+                out[name] = Tokenizer.from_str(data)
+            elif kind == "labels" and isinstance(data, list) and all(isinstance(x, str) for x in data):
+                out[name] = list(data)
+            else:
+                raise ValueError("not a known vocabulary")
+        except Exception as e:  # a Vocab's ValueError, a KeyError, the tokenizers Exception ...
+            raise ValueError(f"{source}: its stored vocabulary {name!r} cannot be read ({e})") from None
+    return out
+
+
 def _unwrap(model):
     """A LightningModule (any seqzoo task) -> its ``.net``, and the vocabularies of its datamodule or
     hyperparameters, if any; a network -> itself and {}."""
@@ -516,8 +544,9 @@ def _task_family(hp: dict, path: Path) -> tuple[str, str | None]:
 def load_lightning_checkpoint(path: str | os.PathLike, trust_pickle: bool = False, vocab=None,
                               data_dir: str | None = None, require_vocab: bool = False, **overrides):
     """A Lightning ``.ckpt`` of any seqzoo task -> its network in eval mode, with its vocabularies: ``vocab``, or
-    those rebuilt by the task's datamodule from ``datamodule_hyper_parameters`` (``data_dir`` replaces the saved
-    one); a Seq2Seq task's tokenizers come from its hyperparameters. Refused unless ``trust_pickle``; read with
+    those the checkpoint stores (``seqzoo_vocabularies``, written by every task since seqzoo 0.1.0), or for older
+    files those rebuilt by the task's datamodule from ``datamodule_hyper_parameters`` (``data_dir`` replaces the
+    saved one); a Seq2Seq task's tokenizers come from its hyperparameters. Refused unless ``trust_pickle``; read with
     ``torch.load(weights_only=True)``; ``net.`` prefixes stripped."""
     path = Path(path)
     ckpt = _torch_load_weights_only(path, trust_pickle)
@@ -538,6 +567,8 @@ def load_lightning_checkpoint(path: str | os.PathLike, trust_pickle: bool = Fals
         from tokenizers import Tokenizer
         vocabs.update({f"{s}_tokenizer": Tokenizer.from_str(hp[f"{s}_tokenizer"]) for s in ("src", "tgt")
                        if hp.get(f"{s}_tokenizer")})
+    if "seqzoo_vocabularies" in ckpt:  # written by HubMixin.on_save_checkpoint: no corpus needed
+        vocabs = {**_vocabs_from_payload(ckpt["seqzoo_vocabularies"], str(path)), **vocabs}
     dm = ckpt.get("datamodule_hyper_parameters")
     if not vocabs and dm:
         try:
@@ -719,6 +750,15 @@ def _hub_errors(what: str):
 class HubMixin:
     """``save_pretrained`` / ``push_to_hub`` methods and a ``from_pretrained`` classmethod on every seqzoo model
     and task (as in timm and transformers); they call the functions of this module."""
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """A Lightning task's ``.ckpt`` carries its vocabularies as plain data, so that it loads without the
+        corpus its datamodule built them from (older ``.ckpt`` files rebuild them from that corpus)."""
+        net, vocabs = _unwrap(self)
+        vocabs = {k: v for k, v in {**_collect_vocabs(net), **vocabs}.items()
+                  if VOCABULARIES[k][0] != "tokenizer"}  # a Seq2Seq task keeps those in its hyperparameters
+        if vocabs:
+            checkpoint["seqzoo_vocabularies"] = vocab_payload(vocabs)
 
     def save_pretrained(self, directory: str | os.PathLike, **kwargs) -> Path:
         """:func:`seqzoo.hub.save_pretrained` of this model."""

@@ -109,6 +109,7 @@ class LanguageModelTask(HubMixin, L.LightningModule):
 
     # -- exact resume: what Lightning does not save itself ------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)  # the vocabulary (HubMixin)
         t = self._trainer
         mid_epoch = t is not None and 0 < t.fit_loop.epoch_loop.batch_progress.current.processed < t.num_training_batches
         checkpoint["seqzoo"] = {"train_state": self._state.get("train") if mid_epoch else None,

@@ -280,12 +280,29 @@ def test_lightning_checkpoint_loads_with_trust_and_converts(tmp_path, tiny_corpu
     again = hub.from_pretrained(folder)
     assert same(outputs(loaded), outputs(again)) and again.vocab == dm.vocab
     assert sorted(os.listdir(folder)) == ["README.md", "config.json", "model.safetensors", "vocab.json"]
-    with pytest.raises(ValueError, match="pass vocab="):  # no datamodule hparams and no vocab: no folder
+    with pytest.raises(ValueError, match="pass vocab="):  # no stored vocab, no datamodule hparams: no folder
         ck = torch.load(path, weights_only=True)
-        del ck["datamodule_hyper_parameters"]
+        del ck["datamodule_hyper_parameters"], ck["seqzoo_vocabularies"]
         torch.save(ck, tmp_path / "bare.ckpt")
         hub.convert_checkpoint(tmp_path / "bare.ckpt", tmp_path / "bare")
     assert not (tmp_path / "bare").exists()
+
+
+def test_lightning_checkpoint_carries_its_vocabulary_and_loads_without_its_corpus(tmp_path, tiny_corpus):
+    """A .ckpt whose vocabulary was rebuilt from the corpus in its hyperparameters read another corpus of the
+    same size without a word (a wrong vocabulary); it stores the vocabulary itself now, as plain data."""
+    import shutil
+    path, task, dm = _lightning_checkpoint(tmp_path, tiny_corpus)
+    stored = torch.load(path, weights_only=True)["seqzoo_vocabularies"]
+    assert stored == {"vocab": dm.vocab.to_dict()}
+    shutil.rmtree(tiny_corpus)  # nothing to rebuild from
+    loaded = hub.load_model(path, trust_pickle=True)
+    assert loaded.vocab == dm.vocab and same(outputs(task.net.eval()), outputs(loaded))
+    ck = torch.load(path, weights_only=True)
+    ck["seqzoo_vocabularies"] = {"vocab": {"tokens": ["a"]}}
+    torch.save(ck, tmp_path / "bad.ckpt")
+    with pytest.raises(ValueError, match="bad.ckpt: its stored vocabulary 'vocab' cannot be read"):
+        hub.load_model(tmp_path / "bad.ckpt", trust_pickle=True)
 
 
 # -- CLI evaluate ------------------------------------------------------------------------------------
