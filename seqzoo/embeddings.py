@@ -33,7 +33,6 @@ import gzip
 import itertools
 import json
 import os
-import shutil
 import struct
 import tempfile
 import time
@@ -46,6 +45,7 @@ from torch import nn
 
 from seqzoo.data.corpora import CORPORA, _offline, check_text_file, resolve_data_dir
 from seqzoo.data.vocab import PAD, SPECIALS, Vocab
+from seqzoo.utils import write_folder
 
 __all__ = ["load_embeddings", "embedding_matrix", "init_embedding", "Coverage", "train_embeddings",
            "TrainConfig", "evaluate", "nearest", "embeddings_main", "run_recipe_entry", "reproduce", "write_report",
@@ -478,30 +478,6 @@ def _check_out(out: str | os.PathLike) -> Path:
     return out
 
 
-def _write_folder(out: Path, write) -> None:
-    """``write(folder)`` into a temporary folder beside ``out``, then renamed into place (as
-    :func:`seqzoo.hub.save_pretrained` does): after a failure the old ``out`` is still whole."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
-        if out.exists():  # a folder cannot be renamed over a non-empty one: move the old one aside
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / out.name)
-            try:
-                os.replace(tmp, out)
-            except BaseException:
-                os.replace(old / out.name, out)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def train_embeddings(method: str = "word2vec", corpus: str | os.PathLike = "", out: str | os.PathLike = "",
                      sg: int = 1, negative: int = 5, dim: int = 100, window: int = 5, epochs: int = 5,
                      min_count: int = 5, workers: int = 2, seed: int = 1, progress: bool = True,
@@ -540,7 +516,7 @@ def train_embeddings(method: str = "word2vec", corpus: str | os.PathLike = "", o
         model.wv.save(str(folder / "vectors.kv"))
         model.wv.save_word2vec_format(str(folder / "vectors.txt"))
         (folder / "config.json").write_text(json.dumps(info, indent=2) + "\n")
-    _write_folder(out, write)
+    write_folder(out, write)  # temp folder, then renamed: a failure keeps the old one whole
     return model.wv
 
 

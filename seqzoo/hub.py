@@ -31,13 +31,14 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import tempfile
 import warnings
 from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
+
+from seqzoo.utils import write_folder
 
 __all__ = ["save_pretrained", "check_target", "from_pretrained", "push_to_hub", "convert_checkpoint",
            "load_checkpoint_folder", "HubMixin", "load_lightning_checkpoint", "model_family",
@@ -351,21 +352,7 @@ def save_pretrained(model, directory: str | os.PathLike, vocab=None, card: str |
     Returns the folder's path.
     """
     target = check_target(directory)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        _save_into(model, tmp, vocab, card, target.name, architecture, vocabs)
-        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
-        if target.exists():  # a directory cannot be renamed over a non-empty one: move the old one aside
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, old / "checkpoint")
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    write_folder(target, lambda tmp: _save_into(model, tmp, vocab, card, target.name, architecture, vocabs))
     return target
 
 

@@ -1,13 +1,18 @@
-"""Small helpers shared by every model's inference methods (tag, classify, transcribe, translate, generate,
-perplexity): run a network in eval mode and give the caller's mode back, cut a list into batches, check that a
-network carries the vocabularies that reading or writing text needs."""
+"""Small helpers shared across seqzoo: run a network in eval mode and give the caller's mode back, cut a list into
+batches, check that a network carries the vocabularies that reading or writing text needs (every inference
+method: tag, classify, transcribe, translate, generate, perplexity), and write an output folder atomically
+(checkpoints, trained word vectors)."""
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from contextlib import contextmanager
+from pathlib import Path
 
 from torch import nn
 
-__all__ = ["require", "evaluating", "batched"]
+__all__ = ["require", "evaluating", "batched", "write_folder"]
 
 
 def require(net: nn.Module, *names: str) -> None:
@@ -36,3 +41,28 @@ def batched(items: list, batch_size: int):
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     for i in range(0, len(items), batch_size):
         yield items[i:i + batch_size]
+
+
+def write_folder(out: Path, write) -> None:
+    """``write(folder)`` into a temporary folder beside ``out``, then renamed into place, replacing ``out`` as a
+    whole: after a failure anywhere (a crash mid-write included) the old ``out`` is still whole."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
+        if out.exists():  # a folder cannot be renamed over a non-empty one: move the old one aside
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / out.name)
+            try:
+                os.replace(tmp, out)
+            except BaseException:
+                os.replace(old / out.name, out)  # put the old one back, then drop the emptied folder
+                old.rmdir()
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -58,3 +58,31 @@ def test_lm_inference_gives_the_training_mode_back_after_an_error(run):
         else:
             stream_perplexity(lm, batches)
     assert lm.training
+
+
+def test_write_folder_replaces_whole_or_keeps_the_old_one(tmp_path, monkeypatch):
+    import os
+
+    from seqzoo.utils import write_folder
+    out = tmp_path / "out"
+    write_folder(out, lambda d: (d / "a.txt").write_text("1"))
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt"] and oct(out.stat().st_mode & 0o777) == "0o755"
+
+    def half(d):
+        (d / "b.txt").write_text("2")
+        raise OSError("disk full")
+    with pytest.raises(OSError, match="disk full"):
+        write_folder(out, half)
+    real, calls = os.replace, []
+
+    def fail_second(src, dst):  # moving the old folder aside works, renaming the new one into place fails
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError("rename failed")
+        real(src, dst)
+    monkeypatch.setattr(os, "replace", fail_second)
+    with pytest.raises(OSError, match="rename failed"):
+        write_folder(out, lambda d: (d / "c.txt").write_text("3"))
+    monkeypatch.undo()
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt"] and (out / "a.txt").read_text() == "1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary folder left behind
