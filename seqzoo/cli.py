@@ -230,7 +230,7 @@ def run_evaluate(name_or_path: str, dataset: str | None = None, split: str = "te
             raise ValueError(f"{name_or_path} is a translation model: pass --src-lang and --tgt-lang (e.g. de en)")
         from seqzoo.models.seq2seq import evaluate_translation
         out.update(src_lang=src_lang, tgt_lang=tgt_lang, **evaluate_translation(
-            model, dataset, split, src_lang, tgt_lang, data_dir, beam_size or 5, length_penalty))
+            model, dataset, split, src_lang, tgt_lang, data_dir, beam_size or 5, length_penalty, allow_oov=allow_oov))
     elif family == "tagger":
         from seqzoo.models.tagger import evaluate_tagging
         out.update(tag_column=tag_column, **evaluate_tagging(model, dataset, split, data_dir, tag_column))

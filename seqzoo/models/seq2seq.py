@@ -30,7 +30,7 @@ from torchmetrics.text import CHRFScore, SacreBLEUScore
 
 from seqzoo import decoding
 from seqzoo.data.lm import IGNORE_INDEX
-from seqzoo.data.translation import BOS_ID, EOS_ID, PAD_ID, detokenize, encode_source
+from seqzoo.data.translation import BOS_ID, EOS_ID, PAD_ID, UNK_ID, detokenize, encode_source
 from seqzoo.hub import HubMixin
 from seqzoo.registry import PretrainedCfg, register_model
 from seqzoo.utils import batched, evaluating
@@ -409,11 +409,12 @@ class Seq2Seq(HubMixin, L.LightningModule):
 
 def evaluate_translation(net: Seq2SeqNet, dataset: str, split: str, src_lang: str, tgt_lang: str,
                          data_dir: str | None = None, beam_size: int = 5, length_penalty: float = 0.6,
-                         batch_size: int = 128) -> dict:
+                         batch_size: int = 128, allow_oov: bool = False) -> dict:
     """BLEU and chrF (sacreBLEU, points) and the per-token loss of a loaded translation network on one split of
     a parallel corpus, scored exactly as the recipes' ``test_*`` metrics: the split read by
     :class:`TranslationDataModule` with the network's own tokenizers (its normaliser, e.g. lower-casing, applied
-    to the references too), decoded by ``Trainer.test``."""
+    to the references too), decoded by ``Trainer.test``. ``oov_rate``: the share of source subwords that are
+    ``<unk>``; over half is an error (a wrong model, corpus or language) unless ``allow_oov``."""
     import tempfile
 
     from seqzoo.data.translation import TranslationDataModule
@@ -423,11 +424,17 @@ def evaluate_translation(net: Seq2SeqNet, dataset: str, split: str, src_lang: st
             model.tokenizer(side).save(f"{tmp}/{side}_tokenizer.json")
         dm = TranslationDataModule(dataset, src_lang, tgt_lang, data_dir, tokenizers=tmp, eval_batch_size=batch_size)
     loader = dm._loader(split, False)  # in evaluation order; a missing split is a one-line error there
+    src = [i for _, ids, _, _ in dm.pairs[split] for i in ids if i != EOS_ID]
+    oov = sum(i == UNK_ID for i in src) / max(1, len(src))
+    if oov > 0.5 and not allow_oov:  # another language or script than the model's: not worth decoding
+        raise ValueError(f"{oov:.1%} of the source subwords of {dataset} {split} ({src_lang}) are <unk> to this "
+                         f"model's tokenizer: a wrong model, corpus or --src-lang? (--allow-oov scores it anyway)")
     trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, devices=1)
     m = trainer.test(model, dataloaders=loader, verbose=False)[0]
     return {"bleu": float(m["test_bleu"]), "chrf": float(m["test_chrf"]), "loss": float(m["test_loss"]),
-            "sentences": len(dm.pairs[split]), "beam_size": beam_size, "length_penalty": length_penalty}
+            "sentences": len(dm.pairs[split]), "beam_size": beam_size, "length_penalty": length_penalty,
+            "oov_rate": oov}
 
 
 # -- command line: LightningCLI for translation and the recipe runner's hook --------------------------

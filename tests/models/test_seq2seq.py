@@ -307,6 +307,12 @@ def test_evaluate_verb_scores_a_saved_translation_model(tmp_path, capsys):
     (d / "valid.tgt").unlink()
     with pytest.raises(ValueError, match="has no split 'valid'; available: train, test"):
         run_evaluate(str(folder), str(d), "valid", src_lang="src", tgt_lang="tgt")
+    assert r["oov_rate"] == 0.0
+    (d / "test.src").write_text("\n".join(" ".join(s.translate(str.maketrans("abcdefgh", "stuvwxyz")).split()[:-1] + s.split()[-1:]) for s in src) + "\n")
+    with pytest.raises(ValueError, match=r"% of the source subwords of .* test \(src\) are <unk>"):
+        run_evaluate(str(folder), str(d), "test", src_lang="src", tgt_lang="tgt")  # an unknown "script"
+    r = run_evaluate(str(folder), str(d), "test", src_lang="src", tgt_lang="tgt", allow_oov=True)
+    assert 0.5 < r["oov_rate"] < 1.0
 
 
 def test_translate_gives_the_training_mode_back_after_an_error(tmp_path, monkeypatch):
