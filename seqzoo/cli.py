@@ -109,6 +109,11 @@ def _run_lightning(args: list[str]) -> None:
         _lightning_cli(args)
     except pickle.UnpicklingError as e:
         raise ValueError(f"--ckpt_path cannot be read as a Lightning checkpoint: {str(e).splitlines()[0]}") from None
+    except ValueError as e:  # jsonargparse lists each Union subtype's error, and the whole Namespace: keep ours
+        reasons = [s.strip()[2:] for s in str(e).splitlines() if s.strip().startswith("- ") and "NoneType" not in s]
+        if "Union subtypes" not in str(e) or not reasons:
+            raise
+        raise ValueError(f"bad model argument: {reasons[0]}") from None
     except RuntimeError as e:
         text = str(e)
         if not text.startswith("Error(s) in loading state_dict"):

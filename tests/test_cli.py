@@ -137,6 +137,15 @@ def test_broken_recipe_files_are_one_line_before_anything_runs(file, text, messa
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before  # nothing ran or wrote
 
 
+def test_a_bad_model_argument_is_one_line_not_jsonargparse_s_dump(tiny_corpus, capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    assert main(["fit", "--config", "recipes/ptb/lstm_small.yaml", "--data.dataset", str(tiny_corpus),
+                 "--model.init_args.cell", "banana", *FAST]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line or "Namespace" in line]
+    assert err == ["seqzoo fit: error: bad model argument: unknown cell 'banana'; valid: rnn_tanh, rnn_relu, lstm, "
+                   "gru"], err
+
+
 def test_non_utf8_corpus_one_line(tmp_path, capsys):
     for s in ("train", "valid", "test"):
         (tmp_path / f"{s}.txt").write_bytes(b"ok \xff\xfe\n")
