@@ -463,7 +463,11 @@ def main(argv=None) -> int:
         print("usage: seqzoo VERB [ARGS]\n\nverbs:")
         for v, h in VERBS.items():
             print(f"  {v:<14} {h}")
-        print("\n`seqzoo VERB --help` for each verb's flags.")
+        print("\n`seqzoo VERB --help` for each verb's flags; `seqzoo --version` for the version.")
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from seqzoo import __version__
+        print(f"seqzoo {__version__}")
         return 0
     verb, rest = argv[0], argv[1:]
     if verb not in VERBS:

@@ -24,6 +24,11 @@ def test_console_script_lists_verbs_and_models():
     assert out == ["lstm_lm_2x1500", "lstm_lm_2x200", "lstm_lm_2x650"]
 
 
+def test_version(capsys):
+    import seqzoo
+    assert main(["--version"]) == 0 and capsys.readouterr().out == f"seqzoo {seqzoo.__version__}\n"
+
+
 def test_unknown_verb(capsys):
     assert main(["trian"]) == 2
     assert "unknown verb 'trian'" in capsys.readouterr().err
