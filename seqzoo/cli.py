@@ -230,6 +230,11 @@ def run_evaluate(name_or_path: str, dataset: str | None = None, split: str = "te
     family = model_family(model)
     dataset = dataset or EVAL_DATASETS[family]
     out = {"model": str(name_or_path), "dataset": dataset, "split": split}
+    unused = [flag for flag, given, families in (("--beam", beam_size is not None, ("seq2seq", "ctc")),
+                                                 ("--src-lang / --tgt-lang", src_lang or tgt_lang, ("seq2seq",)))
+              if given and family not in families]
+    if unused:  # a flag that would be ignored: the user meant another model or another verb
+        raise ValueError(f"{unused[0]} does not apply to {name_or_path} ({type(model).__name__}, family {family})")
     if family == "seq2seq":
         if not (src_lang and tgt_lang):
             raise ValueError(f"{name_or_path} is a translation model: pass --src-lang and --tgt-lang (e.g. de en)")

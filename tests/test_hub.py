@@ -344,6 +344,10 @@ def test_cli_evaluate_ngram_and_errors(tmp_path, tiny_corpus, capsys):
     assert main(["evaluate", str(tmp_path / "nothing"), "--dataset", str(tiny_corpus)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("seqzoo evaluate: error:") and "\n" not in err
+    for flags, what in ((["--beam", "7"], "--beam"), (["--src-lang", "de"], "--src-lang / --tgt-lang")):
+        assert main(["evaluate", str(folder), "--dataset", str(tiny_corpus), *flags]) == 1  # would be ignored
+        err = capsys.readouterr().err.strip()
+        assert err == f"seqzoo evaluate: error: {what} does not apply to {folder} (NGramLM, family ngram)", err
 
 
 # -- cards -------------------------------------------------------------------------------------------
