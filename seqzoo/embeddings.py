@@ -45,7 +45,7 @@ from torch import nn
 
 from seqzoo.data.corpora import CORPORA, _offline, check_text_file, resolve_data_dir
 from seqzoo.data.vocab import PAD, SPECIALS, Vocab
-from seqzoo.utils import write_folder
+from seqzoo.utils import check_folder, write_folder
 
 __all__ = ["load_embeddings", "embedding_matrix", "init_embedding", "Coverage", "train_embeddings",
            "TrainConfig", "evaluate", "nearest", "embeddings_main", "run_recipe_entry", "reproduce", "write_report",
@@ -465,19 +465,6 @@ def _corpus_path(corpus: str | os.PathLike, data_dir=None) -> Path:
     return p
 
 
-def _check_out(out: str | os.PathLike) -> Path:
-    """The absolute path of a folder :func:`train_embeddings` may write: new, empty, or an earlier
-    output folder (it holds ``vectors.kv``, as :func:`load_embeddings` tells them), below no file."""
-    out = Path(out).expanduser().absolute()
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "vectors.kv").is_file())):
-        raise ValueError(f"{out} exists and is not an embeddings output folder (no vectors.kv): "
-                         f"refusing to replace it")
-    above = next(p for p in out.parents if p.exists())
-    if not above.is_dir():
-        raise ValueError(f"cannot write {out}: {above} is a file, not a folder")
-    return out
-
-
 def train_embeddings(method: str = "word2vec", corpus: str | os.PathLike = "", out: str | os.PathLike = "",
                      sg: int = 1, negative: int = 5, dim: int = 100, window: int = 5, epochs: int = 5,
                      min_count: int = 5, workers: int = 2, seed: int = 1, progress: bool = True,
@@ -493,7 +480,7 @@ def train_embeddings(method: str = "word2vec", corpus: str | os.PathLike = "", o
     from gensim.models.word2vec import LineSentence
 
     cfg = TrainConfig(method, sg, negative, dim, window, epochs, min_count, workers, seed)
-    out = _check_out(out)
+    out = check_folder(out, "vectors.kv", "an embeddings output folder (no vectors.kv)")  # as load_embeddings tells one
     path = _corpus_path(corpus, data_dir)
     cls = Word2Vec if method == "word2vec" else FastText
     extra = dict(min_n=cfg.min_n, max_n=cfg.max_n) if method == "fasttext" else {}

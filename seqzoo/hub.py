@@ -38,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from seqzoo.utils import write_folder
+from seqzoo.utils import check_folder, write_folder
 
 __all__ = ["save_pretrained", "check_target", "from_pretrained", "push_to_hub", "convert_checkpoint",
            "load_checkpoint_folder", "HubMixin", "load_lightning_checkpoint", "model_family",
@@ -324,13 +324,7 @@ def _save_into(model, folder: Path, vocab, card: str | None, card_name: str | No
 def check_target(directory: str | os.PathLike) -> Path:
     """The absolute path of a folder that :func:`save_pretrained` may write: new, empty, or a seqzoo checkpoint
     folder (replaced as a whole), below no file. Callers that train first check it before they start."""
-    target = Path(directory).expanduser().absolute()
-    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / CONFIG_NAME).exists())):
-        raise ValueError(f"{target} exists and is not a seqzoo checkpoint folder: refusing to replace it")
-    above = next((p for p in target.parents if p.exists()), None)
-    if above is not None and not above.is_dir():
-        raise ValueError(f"cannot write {target}: {above} is a file, not a folder")
-    return target
+    return check_folder(directory, CONFIG_NAME, "a seqzoo checkpoint folder")
 
 
 def save_pretrained(model, directory: str | os.PathLike, vocab=None, card: str | None = None,

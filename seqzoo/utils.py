@@ -12,7 +12,7 @@ from pathlib import Path
 
 from torch import nn
 
-__all__ = ["require", "evaluating", "batched", "write_folder"]
+__all__ = ["require", "evaluating", "batched", "check_folder", "write_folder"]
 
 
 def require(net: nn.Module, *names: str) -> None:
@@ -41,6 +41,19 @@ def batched(items: list, batch_size: int):
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     for i in range(0, len(items), batch_size):
         yield items[i:i + batch_size]
+
+
+def check_folder(directory: str | os.PathLike, marker: str, kind: str) -> Path:
+    """The absolute path of a folder that :func:`write_folder` may replace: new, empty, or one of ours (it holds
+    the file ``marker``; ``kind`` names such a folder in the error), below no file. Callers that train first
+    check it before they start."""
+    target = Path(directory).expanduser().absolute()
+    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / marker).is_file())):
+        raise ValueError(f"{target} exists and is not {kind}: refusing to replace it")
+    above = next((p for p in target.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ValueError(f"cannot write {target}: {above} is a file, not a folder")
+    return target
 
 
 def write_folder(out: Path, write) -> None:
