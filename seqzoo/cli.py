@@ -278,10 +278,10 @@ def run_evaluate(name_or_path: str, dataset: str | None = None, split: str = "te
 
 
 def _check_oov(rate: float, out: dict, allow: bool) -> float:
-    if rate > 0.5 and not allow:
-        raise ValueError(f"{rate:.1%} of the words of {out['dataset']} {out['split']} are not in the vocabulary of "
-                         f"{out['model']}: a wrong model or corpus? (--allow-oov scores it anyway)")
-    return rate
+    """:func:`seqzoo.utils.check_oov` on the split ``out`` names, unless ``allow``."""
+    from seqzoo.utils import check_oov
+    return rate if allow else check_oov(rate, f"{out['dataset']} {out['split']}", out["model"],
+                                        " (--allow-oov scores it anyway)")
 
 
 def _evaluate(argv):

@@ -25,6 +25,7 @@ import torch
 
 from seqzoo.data.corpora import check_text_file, split_points
 from seqzoo.data.vocab import Vocab, tokenize
+from seqzoo.utils import check_oov, require
 
 __all__ = ["extend_vocab", "oov_rate", "grow_vocab", "finetune_lm", "finetune_seq2seq", "finetune_labelled"]
 
@@ -142,7 +143,7 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
         vocab, new_words = extend_vocab(net.vocab, lines["train"], min_freq, max_new_words)
     oov = {f"{s}_{when}": oov_rate(v, lines[s]) for s in ("train", "valid")
            for when, v in (("before", net.vocab), ("after", vocab))}
-    _check_oov(oov["train_after"], train, model, "" if extend else " (--extend-vocab adds its frequent new words)")
+    check_oov(oov["train_after"], train, model, "" if extend else " (--extend-vocab adds its frequent new words)")
     lr = lr if lr is not None else (1.0 if optimizer == "sgd" else 3e-4)
     with tempfile.TemporaryDirectory(prefix="seqzoo-finetune-") as tmp:
         if valid is None:
@@ -195,14 +196,6 @@ def _check_run(model, out, epochs: int, max_steps: int, lr: float | None, lr_dec
         target = check_target(out)
         if Path(str(model)).exists() and target == Path(model).expanduser().absolute():
             raise ValueError(f"--out {out} is the model being fine-tuned: write the new checkpoint to another folder")
-
-
-def _check_oov(rate: float, text, model, hint: str = "") -> float:
-    """Over half the training words unknown to the model: the wrong model or corpus (``evaluate`` refuses the same)."""
-    if rate > 0.5:
-        raise ValueError(f"{rate:.1%} of the words of {text} are not in the vocabulary of {model}: a wrong model or "
-                         f"corpus?{hint}")
-    return rate
 
 
 def _steps(max_steps: int) -> str:
@@ -348,7 +341,6 @@ def finetune_labelled(model: str, data: str | os.PathLike, out: str | os.PathLik
     import lightning as L
 
     from seqzoo.hub import _import, load_model, model_family
-    from seqzoo.utils import require
 
     _check_run(model, out, epochs, max_steps, lr, lr_decay, batch_size)
     start = time.perf_counter()
@@ -365,7 +357,7 @@ def finetune_labelled(model: str, data: str | os.PathLike, out: str | os.PathLik
     dm = _labelled_datamodule(family, net, str(data), tag_column, batch_size)
     rows = dm.encode("train")
     ids = [i for r in rows for i in (r["ids"] if family == "tagger" else r[0])]
-    oov = _check_oov(sum(i == net.vocab.unk_id for i in ids) / max(1, len(ids)), data, model)
+    oov = check_oov(sum(i == net.vocab.unk_id for i in ids) / max(1, len(ids)), data, model)
     lr = lr if lr is not None else (0.1 if optimizer == "sgd" else 3e-4)
     task = _import(LABELLED[family]).from_net(net, optimizer=optimizer, lr=lr, lr_decay=lr_decay)
     trainer = L.Trainer(max_epochs=epochs, max_steps=max_steps, gradient_clip_val=clip, accelerator=accelerator,

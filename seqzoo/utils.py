@@ -12,7 +12,7 @@ from pathlib import Path
 
 from torch import nn
 
-__all__ = ["require", "evaluating", "batched", "check_folder", "write_folder"]
+__all__ = ["require", "evaluating", "batched", "check_oov", "check_folder", "write_folder"]
 
 
 def require(net: nn.Module, *names: str) -> None:
@@ -41,6 +41,15 @@ def batched(items: list, batch_size: int):
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     for i in range(0, len(items), batch_size):
         yield items[i:i + batch_size]
+
+
+def check_oov(rate: float, text, model, hint: str = "") -> float:
+    """``rate``, the share of ``text``'s words that ``model`` reads as ``<unk>``; over half is an error (a wrong
+    model or corpus), for ``seqzoo evaluate`` and ``seqzoo finetune`` alike; ``hint`` ends the message."""
+    if rate > 0.5:
+        raise ValueError(f"{rate:.1%} of the words of {text} are not in the vocabulary of {model}: a wrong model or "
+                         f"corpus?{hint}")
+    return rate
 
 
 def check_folder(directory: str | os.PathLike, marker: str, kind: str) -> Path:
