@@ -110,8 +110,10 @@ def vocab_payload(vocabs: dict) -> dict:
 
 def _vocabs_from_payload(payload, source: str) -> dict:
     from seqzoo.data.vocab import Vocab
+    if not isinstance(payload, dict):
+        raise ValueError(f"{source}: its stored vocabularies are a {type(payload).__name__}, not a mapping")
     out = {}
-    for name, data in (payload.items() if isinstance(payload, dict) else [("payload", payload)]):
+    for name, data in payload.items():
         kind = VOCABULARIES.get(name, ("?",))[0]
         try:
             if kind == "vocab":
