@@ -38,6 +38,7 @@ class WindowLMConfig:
     hidden_size: int = 50  # h in the paper
     direct: bool = True  # direct connections W from the embeddings to the output
     dropout: float = 0.0  # on the concatenated embeddings and on the hidden layer
+    init_range: float = 0.0  # uniform(-r, r) for every weight; 0 keeps PyTorch's init (N(0, 1) embeddings)
 
     def __post_init__(self):
         for name in ("vocab_size", "context_size", "embedding_size", "hidden_size"):
@@ -45,6 +46,8 @@ class WindowLMConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.init_range < float("inf"):
+            raise ValueError(f"init_range must be a finite number >= 0, got {self.init_range}")
 
 
 class WindowLM(HubMixin, nn.Module):
@@ -64,6 +67,9 @@ class WindowLM(HubMixin, nn.Module):
         self.hidden = nn.Linear(c.context_size * c.embedding_size, c.hidden_size)  # H, d
         self.decoder = nn.Linear(c.hidden_size, c.vocab_size)  # U, b
         self.direct = nn.Linear(c.context_size * c.embedding_size, c.vocab_size, bias=False) if c.direct else None
+        if c.init_range > 0:
+            for p in self.parameters():
+                nn.init.uniform_(p, -c.init_range, c.init_range)
 
     def init_state(self, batch_size: int, device=None):
         return torch.full((self.config.context_size - 1, batch_size), START_ID, dtype=torch.long, device=device)
@@ -94,15 +100,18 @@ class WindowLanguageModel(LanguageModelTask):
         hidden_size: tanh hidden units (h).
         direct: direct connections from the embeddings to the output.
         dropout: on the concatenated embeddings and the hidden layer.
+        init_range: uniform(-r, r) init of every weight; 0 keeps PyTorch's.
     """
 
     def __init__(self, vocab_size: int = 10000, context_size: int = 4, embedding_size: int = 60,
-                 hidden_size: int = 50, direct: bool = True, dropout: float = 0.0, optimizer: str = "adam",
+                 hidden_size: int = 50, direct: bool = True, dropout: float = 0.0, init_range: float = 0.0,
+                 optimizer: str = "adam",
                  lr: float = 1e-3, momentum: float = 0.0, weight_decay: float = 0.0, lr_decay: float = 1.0,
                  decay_start: int = 0):
         super().__init__(optimizer, lr, momentum, weight_decay, lr_decay, decay_start)
         self.save_hyperparameters()
-        self.net = WindowLM(WindowLMConfig(vocab_size, context_size, embedding_size, hidden_size, direct, dropout))
+        self.net = WindowLM(WindowLMConfig(vocab_size, context_size, embedding_size, hidden_size, direct, dropout,
+                                              init_range))
 
     @property
     def model_config(self) -> dict:
@@ -128,12 +137,14 @@ def window_lm_6gram(pretrained=False, **kwargs):
 @register_model(pretrained={"ptb": PretrainedCfg(hf_hub_id="seqzoo/window_lm_5gram_h200.ptb", dataset="ptb",
                                                  recipe="recipes/ptb/window_lm.yaml")})
 def window_lm_5gram_h200(pretrained=False, **kwargs):
-    """n = 5 on Penn Treebank: 4 x 100 features, 200 tanh units, direct connections, dropout 0.4."""
-    return _create(dict(context_size=4, embedding_size=100, hidden_size=200, direct=True, dropout=0.4), **kwargs)
+    """n = 5 on Penn Treebank: 4 x 100 features, 200 tanh units, direct connections, dropout 0.4, init 0.1."""
+    return _create(dict(context_size=4, embedding_size=100, hidden_size=200, direct=True, dropout=0.4,
+                        init_range=0.1), **kwargs)
 
 
 @register_model(pretrained={"ptb": PretrainedCfg(hf_hub_id="seqzoo/window_lm_5gram_h500.ptb", dataset="ptb",
                                                  recipe="recipes/ptb/window_lm_nodirect.yaml")})
 def window_lm_5gram_h500(pretrained=False, **kwargs):
-    """n = 5 on Penn Treebank: 4 x 100 features, 500 tanh units, no direct connections, dropout 0.5."""
-    return _create(dict(context_size=4, embedding_size=100, hidden_size=500, direct=False, dropout=0.5), **kwargs)
+    """n = 5 on Penn Treebank: 4 x 100 features, 500 tanh units, no direct connections, dropout 0.5, init 0.1."""
+    return _create(dict(context_size=4, embedding_size=100, hidden_size=500, direct=False, dropout=0.5,
+                        init_range=0.1), **kwargs)

@@ -55,6 +55,9 @@ def test_bad_config_and_state():
         WindowLMConfig(context_size=0)
     with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\), got 1.0"):
         WindowLMConfig(dropout=1.0)
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="init_range must be a finite number >= 0"):
+            WindowLMConfig(init_range=bad)
     m = WindowLM(vocab_size=10, context_size=3, embedding_size=2, hidden_size=2)
     with pytest.raises(ValueError, match=r"state must be \(2, 4\) previous tokens, got \(3, 4\)"):
         m(torch.zeros(4, 5, dtype=torch.long), torch.zeros(3, 4, dtype=torch.long))
@@ -63,6 +66,28 @@ def test_bad_config_and_state():
 def test_registered_variant_sizes():
     m = window_lm_5gram(vocab_size=50)
     assert (m.config.context_size, m.config.embedding_size, m.config.hidden_size, m.config.direct) == (4, 60, 50, True)
+
+
+def test_init_range():
+    """init_range r draws every weight from uniform(-r, r); 0 keeps PyTorch's N(0, 1) embeddings."""
+    torch.manual_seed(0)
+    m = WindowLM(vocab_size=200, embedding_size=8, hidden_size=8, init_range=0.1)
+    assert all(0.05 < p.abs().max() <= 0.1 for p in m.parameters())
+    assert WindowLM(vocab_size=200, embedding_size=8, hidden_size=8).embed.weight.abs().max() > 1
+
+
+def test_ptb_variants_match_their_recipes():
+    """create_model("window_lm_5gram_h200") builds the model its recipe config trains."""
+    import yaml
+    from pathlib import Path
+
+    import seqzoo
+    root = Path(__file__).resolve().parents[2]
+    for name, config in (("window_lm_5gram_h200", "window_lm.yaml"), ("window_lm_5gram_h500", "window_lm_nodirect.yaml")):
+        args = yaml.safe_load((root / "recipes/ptb" / config).read_text())["model"]["init_args"]
+        c = seqzoo.create_model(name).config
+        for field in ("context_size", "embedding_size", "hidden_size", "direct", "dropout", "init_range"):
+            assert getattr(c, field) == args[field], (name, field)
 
 
 def _trainer(epochs, **kw):
