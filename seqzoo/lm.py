@@ -24,6 +24,7 @@ from seqzoo.utils import batched, evaluating, require
 __all__ = ["LanguageModelTask", "detach_state", "stream_perplexity", "score_lines", "OPTIMIZERS"]
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("epoch", "plateau")
 
 
 def detach_state(state):
@@ -48,17 +49,25 @@ class LanguageModelTask(HubMixin, L.LightningModule):
         lr_decay: multiply the LR by this once per epoch from epoch ``decay_start`` on
             (Zaremba et al. 2014); 1.0 keeps it constant.
         decay_start: first epoch (1-based) trained at the decayed LR is ``decay_start + 1``.
+        lr_schedule: ``epoch`` (the decay above) or ``plateau``: multiply the LR by ``lr_decay`` after
+            every epoch whose validation perplexity is not below the best so far, as pytorch/examples'
+            word_language_model does with 0.25 (``decay_start`` is then unused).
     """
 
     net: nn.Module
 
     def __init__(self, optimizer: str = "sgd", lr: float = 20.0, momentum: float = 0.0,
-                 weight_decay: float = 0.0, lr_decay: float = 1.0, decay_start: int = 0):
+                 weight_decay: float = 0.0, lr_decay: float = 1.0, decay_start: int = 0,
+                 lr_schedule: str = "epoch"):
         super().__init__()
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+        if lr_schedule not in SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {lr_schedule!r}; valid: {', '.join(SCHEDULES)}")
+        if lr_schedule == "plateau" and not 0.0 < lr_decay < 1.0:
+            raise ValueError(f"lr_schedule plateau needs 0 < lr_decay < 1, got {lr_decay}")
         self.optim_args = dict(optimizer=optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay,
-                               lr_decay=lr_decay, decay_start=decay_start)
+                               lr_decay=lr_decay, decay_start=decay_start, lr_schedule=lr_schedule)
         self.train_nll = MeanMetric()
         self.valid_ppl = Perplexity(ignore_index=IGNORE_INDEX)
         self.test_ppl = Perplexity(ignore_index=IGNORE_INDEX)
@@ -166,6 +175,11 @@ class LanguageModelTask(HubMixin, L.LightningModule):
         else:
             opt = torch.optim.AdamW(params, lr=a["lr"], weight_decay=a["weight_decay"])
         decay, start = a["lr_decay"], a["decay_start"]
+        if a.get("lr_schedule") == "plateau":  # pytorch/examples: lr /= 4 unless valid improved
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=decay, patience=0,
+                                                               threshold=0.0)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch",
+                                                       "monitor": "valid_perplexity"}}
         # LambdaLR's epoch e is 0-based: epochs 1..start keep the LR, epoch start+1 gets lr * decay.
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: decay ** max(0, e + 1 - start))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}

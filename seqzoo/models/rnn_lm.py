@@ -101,8 +101,9 @@ class RNNLanguageModel(LanguageModelTask):
                  hidden_size: int = 200, num_layers: int = 2, dropout: float = 0.0, tie_weights: bool = False,
                  init_range: float = 0.1, optimizer: str = "sgd", lr: float = 20.0, momentum: float = 0.0,
                  weight_decay: float = 0.0, lr_decay: float = 1.0, decay_start: int = 0,
+                 lr_schedule: str = "epoch",
                  embeddings: str | None = None, freeze_embeddings: bool = False):
-        super().__init__(optimizer, lr, momentum, weight_decay, lr_decay, decay_start)
+        super().__init__(optimizer, lr, momentum, weight_decay, lr_decay, decay_start, lr_schedule)
         self.save_hyperparameters()
         self.net = RNNLM(RNNLMConfig(vocab_size, cell, embedding_size, hidden_size, num_layers, dropout,
                                      tie_weights, init_range))

@@ -107,8 +107,8 @@ class WindowLanguageModel(LanguageModelTask):
                  hidden_size: int = 50, direct: bool = True, dropout: float = 0.0, init_range: float = 0.0,
                  optimizer: str = "adam",
                  lr: float = 1e-3, momentum: float = 0.0, weight_decay: float = 0.0, lr_decay: float = 1.0,
-                 decay_start: int = 0):
-        super().__init__(optimizer, lr, momentum, weight_decay, lr_decay, decay_start)
+                 decay_start: int = 0, lr_schedule: str = "epoch"):
+        super().__init__(optimizer, lr, momentum, weight_decay, lr_decay, decay_start, lr_schedule)
         self.save_hyperparameters()
         self.net = WindowLM(WindowLMConfig(vocab_size, context_size, embedding_size, hidden_size, direct, dropout,
                                               init_range))

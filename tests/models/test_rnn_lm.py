@@ -82,6 +82,36 @@ def test_lr_schedule_zaremba():
     assert lrs == [20.0, 20.0, 20.0, 20.0, 10.0, 5.0, 2.5]
 
 
+def test_lr_schedule_plateau_divides_when_valid_does_not_improve(tiny_corpus):
+    """pytorch/examples' schedule, run by the Trainer: after each epoch the LR is multiplied by lr_decay
+    exactly when that epoch's validation perplexity is not below the best before it."""
+    class Record(L.Callback):
+        rows = []
+
+        def on_train_epoch_end(self, trainer, pl_module):  # runs after validation, before the LR step
+            self.rows.append((trainer.callback_metrics["valid_perplexity"].item(),
+                              trainer.optimizers[0].param_groups[0]["lr"]))
+
+    L.seed_everything(0)
+    dm = LanguageModelDataModule(str(tiny_corpus), batch_size=4, eval_batch_size=2, bptt=8)
+    model = RNNLanguageModel(vocab_size=dm.vocab_size, embedding_size=16, hidden_size=16, num_layers=1, lr=30.0,
+                             lr_decay=0.25, lr_schedule="plateau")
+    trainer = _trainer(12, callbacks=[Record()], gradient_clip_val=0.25)
+    trainer.fit(model, datamodule=dm)
+    rows = Record.rows + [(None, trainer.optimizers[0].param_groups[0]["lr"])]
+    best, cuts = float("inf"), 0
+    for (ppl, lr), (_, next_lr) in zip(rows, rows[1:]):
+        improved = ppl < best
+        best = min(best, ppl)
+        assert next_lr == pytest.approx(lr if improved else lr * 0.25), (rows, ppl, best)
+        cuts += not improved
+    assert 0 < cuts < len(Record.rows), rows  # both branches were taken
+    with pytest.raises(ValueError, match="unknown lr_schedule 'cosine'; valid: epoch, plateau"):
+        RNNLanguageModel(lr_schedule="cosine")
+    with pytest.raises(ValueError, match="lr_schedule plateau needs 0 < lr_decay < 1, got 1.0"):
+        RNNLanguageModel(lr_schedule="plateau")
+
+
 def test_nan_loss_stops_with_message(tiny_corpus):
     dm = LanguageModelDataModule(str(tiny_corpus), batch_size=4, bptt=8)
     model = RNNLanguageModel(vocab_size=dm.vocab_size, embedding_size=8, hidden_size=8, num_layers=1)
