@@ -55,3 +55,26 @@ def test_every_pretrained_checkpoint_has_its_recipe_and_card():
         cfg = get_pretrained_cfg(name)
         assert (root / cfg.recipe).is_file(), f"{name}: recipe {cfg.recipe} not found"
         assert (root / "model_cards" / f"{name}.md").is_file(), f"{name}: no model_cards/{name}.md"
+
+
+def test_every_pretrained_architecture_is_built_as_its_recipe_config_trains_it():
+    """``create_model(arch)`` gives the sizes and settings of the recipe config its checkpoint was trained with,
+    so a fresh model and ``from_pretrained`` agree; sizes the datamodule links (vocabularies, tag sets) aside."""
+    from dataclasses import fields
+
+    import yaml
+    root = Path(__file__).resolve().parents[1]
+    checked, wrong = 0, []
+    for name in seqzoo.list_models(pretrained=True):
+        cfg = get_pretrained_cfg(name)
+        if Path(cfg.recipe).name == "recipe.yaml":  # an n-gram row: no model config
+            continue
+        args = (yaml.safe_load((root / cfg.recipe).read_text())["model"] or {}).get("init_args") or {}
+        config = seqzoo.create_model(name.split(".")[0]).config
+        for f in fields(config):
+            if f.name in args and not f.name.endswith(("vocab_size", "num_tags", "num_classes", "num_labels")):
+                if getattr(config, f.name) != args[f.name]:
+                    wrong.append(f"{name}: {f.name} {getattr(config, f.name)!r}, {cfg.recipe}: {args[f.name]!r}")
+        checked += 1
+    assert not wrong, "\n".join(wrong)
+    assert checked >= 10

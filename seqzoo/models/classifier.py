@@ -222,16 +222,17 @@ def _create(arch_defaults: dict, **kwargs) -> RNNClassifier:
 @register_model(pretrained={"sst2_glove": PretrainedCfg(hf_hub_id="seqzoo/bilstm_max_classifier_1x200.sst2_glove",
                                                         dataset="sst2", recipe="recipes/sst2/bilstm_max_glove.yaml")})
 def bilstm_max_classifier_1x200(pretrained=False, **kwargs):
-    """1 x 200 BiLSTM, max pooling over time (Conneau et al. 2017), 50-d embeddings (GloVe 6B)."""
-    return _create(dict(cell="lstm", embedding_size=50, hidden_size=200, num_layers=1, pooling="max"), **kwargs)
+    """1 x 200 BiLSTM, max pooling over time (Conneau et al. 2017), 50-d embeddings (GloVe 6B), dropout 0.5."""
+    return _create(dict(cell="lstm", embedding_size=50, hidden_size=200, num_layers=1, pooling="max", dropout=0.5),
+                   **kwargs)
 
 
 @register_model(pretrained={"sst2_glove": PretrainedCfg(hf_hub_id="seqzoo/bilstm_attn_classifier_1x200.sst2_glove",
                                                         dataset="sst2", recipe="recipes/sst2/bilstm_attn_glove.yaml")})
 def bilstm_attn_classifier_1x200(pretrained=False, **kwargs):
-    """1 x 200 BiLSTM, attention pooling (Yang et al. 2016), 50-d embeddings (GloVe 6B)."""
-    return _create(dict(cell="lstm", embedding_size=50, hidden_size=200, num_layers=1, pooling="attention"),
-                   **kwargs)
+    """1 x 200 BiLSTM, attention pooling (Yang et al. 2016), 50-d embeddings (GloVe 6B), dropout 0.5."""
+    return _create(dict(cell="lstm", embedding_size=50, hidden_size=200, num_layers=1, pooling="attention",
+                        dropout=0.5), **kwargs)
 
 
 @register_model

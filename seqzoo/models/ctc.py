@@ -291,8 +291,9 @@ def bilstm_ctc_3x256(pretrained=False, **kwargs):
 @register_model(pretrained={"cmudict": PretrainedCfg(hf_hub_id="seqzoo/bilstm_ctc_2x256.cmudict", dataset="cmudict",
                                                     recipe="recipes/cmudict_g2p/bilstm_ctc_2x256.yaml")})
 def bilstm_ctc_2x256(pretrained=False, **kwargs):
-    """2 x 256 BiLSTM over 2x-upsampled character embeddings, CTC output (the CPU-sized G2P recipe)."""
-    return _create(dict(cell="lstm", embedding_size=64, hidden_size=256, num_layers=2, upsample=2), **kwargs)
+    """2 x 256 BiLSTM over 2x-upsampled character embeddings, CTC output, dropout 0.2 (the CPU-sized G2P recipe)."""
+    return _create(dict(cell="lstm", embedding_size=64, hidden_size=256, num_layers=2, upsample=2, dropout=0.2),
+                   **kwargs)
 
 
 @register_model

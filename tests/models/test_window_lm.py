@@ -76,20 +76,6 @@ def test_init_range():
     assert WindowLM(vocab_size=200, embedding_size=8, hidden_size=8).embed.weight.abs().max() > 1
 
 
-def test_ptb_variants_match_their_recipes():
-    """create_model("window_lm_5gram_h200") builds the model its recipe config trains."""
-    import yaml
-    from pathlib import Path
-
-    import seqzoo
-    root = Path(__file__).resolve().parents[2]
-    for name, config in (("window_lm_5gram_h200", "window_lm.yaml"), ("window_lm_5gram_h500", "window_lm_nodirect.yaml")):
-        args = yaml.safe_load((root / "recipes/ptb" / config).read_text())["model"]["init_args"]
-        c = seqzoo.create_model(name).config
-        for field in ("context_size", "embedding_size", "hidden_size", "direct", "dropout", "init_range"):
-            assert getattr(c, field) == args[field], (name, field)
-
-
 def _trainer(epochs, **kw):
     return L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                      enable_model_summary=False, **kw)
