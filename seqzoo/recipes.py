@@ -32,18 +32,41 @@ def _history_callback():
     from lightning.pytorch.callbacks import Callback
 
     class History(Callback):
-        """Per-epoch values of the logged metrics (validation perplexity, train perplexity)."""
+        """Per-epoch values of the logged metrics: ``{"epoch", "valid_*", "train_*"}``, each under the epoch it
+        measures. A module logs its epoch's train metrics in ``on_train_epoch_end``, after validation and after
+        the callbacks' hook, so they are read when the next epoch starts or training ends."""
 
         def __init__(self):
             self.epochs: list[dict] = []
+            self._ended = None  # the epoch (1-based) whose train metrics are logged but not read yet
+
+        def _entry(self, epoch: int) -> dict:
+            if not self.epochs or self.epochs[-1]["epoch"] != epoch:
+                self.epochs.append({"epoch": epoch})
+            return self.epochs[-1]
+
+        def _metrics(self, trainer, prefix: str) -> dict:
+            return {k: float(v) for k, v in trainer.callback_metrics.items()
+                    if k.startswith(prefix) and k != "train_loss" and v.numel() == 1}
 
         def on_validation_end(self, trainer, pl_module):
             # after the module's on_validation_epoch_end has logged its epoch metrics (BLEU): this epoch's values
-            if trainer.sanity_checking:
-                return
-            m = {k: float(v) for k, v in trainer.callback_metrics.items()
-                 if k.startswith(("valid_", "train_")) and k != "train_loss" and v.numel() == 1}
-            self.epochs.append({"epoch": trainer.current_epoch + 1, **m})
+            if not trainer.sanity_checking:
+                self._entry(trainer.current_epoch + 1).update(self._metrics(trainer, "valid_"))
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            self._ended = trainer.current_epoch + 1
+
+        def _read_train(self, trainer):
+            if self._ended is not None:
+                self._entry(self._ended).update(self._metrics(trainer, "train_"))
+                self._ended = None
+
+        def on_train_epoch_start(self, trainer, pl_module):
+            self._read_train(trainer)
+
+        def on_train_end(self, trainer, pl_module):
+            self._read_train(trainer)
 
     return History()
 

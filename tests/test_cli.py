@@ -323,3 +323,34 @@ def test_finetune_tag_column_is_for_taggers_only(tmp_path, capsys):
     assert main(["finetune", folder, "--data", str(tmp_path / "sst"), "--tag-column", "xpos"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--tag-column is for taggers; " in err[0] and "RNNClassifier" in err[0], err
+
+
+def test_history_files_each_metric_under_the_epoch_it_measures(tiny_corpus, tmp_path):
+    """results.json's per-epoch history: train perplexity (logged by the module after validation) and
+    validation perplexity of epoch e are those the logger tagged with epoch e - 1 (0-based)."""
+    import csv
+
+    import lightning as L
+    from lightning.pytorch.loggers import CSVLogger
+
+    from seqzoo.data.lm import LanguageModelDataModule
+    from seqzoo.models.rnn_lm import RNNLanguageModel
+    from seqzoo.recipes import History
+
+    L.seed_everything(0)
+    dm = LanguageModelDataModule(str(tiny_corpus), batch_size=4, eval_batch_size=2, bptt=8)
+    model = RNNLanguageModel(vocab_size=dm.vocab_size, embedding_size=16, hidden_size=16, num_layers=1, lr=5.0)
+    history = History()
+    trainer = L.Trainer(max_epochs=3, logger=CSVLogger(tmp_path), callbacks=[history], enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(model, datamodule=dm)
+    logged = {}
+    for row in csv.DictReader(open(Path(trainer.log_dir) / "metrics.csv")):
+        for key in ("train_perplexity", "valid_perplexity"):
+            if row.get(key):
+                logged[(int(row["epoch"]) + 1, key)] = float(row[key])
+    assert [h["epoch"] for h in history.epochs] == [1, 2, 3]
+    for h in history.epochs:
+        for key in ("train_perplexity", "valid_perplexity"):
+            assert h[key] == pytest.approx(logged[(h["epoch"], key)]), (h, logged)
+    assert history.epochs[0]["train_perplexity"] > history.epochs[-1]["train_perplexity"]
