@@ -342,9 +342,10 @@ def card_for_run(recipe_dir: str | os.PathLike, run: dict, config: dict | None =
         data = recipe.get("data") or {}
         languages = (data["src_lang"], data["tgt_lang"]) if family == "seq2seq" and "src_lang" in data else None
         eval_flags = _eval_flags(family, data, (recipe.get("model") or {}).get("init_args") or {})
-        command = (f"seqzoo fit --config {cfg.recipe} --data.data_dir DATA_DIR\n"
+        extra = " ".join(run.get("overrides") or [])  # the flags the run was trained with beside its config
+        command = (f"seqzoo fit --config {cfg.recipe} --data.data_dir DATA_DIR{' ' + extra if extra else ''}\n"
                    f"# or, with the test run and results.json: seqzoo reproduce {folder} "
-                   f"--only {run['name']} --data-dir DATA_DIR")
+                   f"--only {run['name']} --data-dir DATA_DIR{' -- ' + extra if extra else ''}")
     return name, make_card(name, args, run, run.get("dataset") or cfg.dataset, command, family=family,
                            languages=languages, eval_flags=eval_flags)
 

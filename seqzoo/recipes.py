@@ -100,9 +100,12 @@ def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: l
         for split in ("valid", "test"):
             if f"{split}_perplexity" in metrics:
                 metrics[f"{split}_nats_per_char"] = math.log(metrics[f"{split}_perplexity"])
-    return {"config": str(config), "dataset": _dataset_name(cli.datamodule), "metrics": metrics,
-            "epochs": cli.trainer.current_epoch, "wall_seconds": round(wall, 1), "device": device_name(),
-            "history": history.epochs, "checkpoint_dir": cli.trainer.log_dir, "export_dir": export}
+    run = {"config": str(config), "dataset": _dataset_name(cli.datamodule), "metrics": metrics,
+           "epochs": cli.trainer.current_epoch, "wall_seconds": round(wall, 1), "device": device_name(),
+           "history": history.epochs, "checkpoint_dir": cli.trainer.log_dir, "export_dir": export}
+    if overrides:  # flags given after `--`: the row was trained with them, not with the config alone
+        run["overrides"] = list(overrides)
+    return run
 
 
 def _dataset_name(datamodule) -> str:

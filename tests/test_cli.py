@@ -99,6 +99,8 @@ def test_reproduce_writes_results(tiny_corpus, tmp_path):
     results = json.loads((folder / "results.json").read_text())
     run = results["runs"][0]
     assert run["name"] == "lstm" and run["epochs"] == 1 and run["device"].startswith("cpu")
+    assert run["overrides"] == ["--data.dataset", str(tiny_corpus), "--trainer.default_root_dir",
+                                str(tmp_path / "runs"), *FAST[:4]]
     assert set(run) >= {"name", "config", "dataset", "metrics", "epochs", "wall_seconds", "device"}
     assert run["metrics"]["test_perplexity"] > 1 and run["metrics"]["valid_perplexity"] > 1
     assert "| lstm |" in (folder / "results.md").read_text()

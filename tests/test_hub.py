@@ -507,6 +507,11 @@ def test_card_without_an_export_takes_the_family_from_the_recipe_class_path():
     assert "| validation | 0.8000 |" in text and "| test |" not in text and "split: test" not in text
     run["metrics"] = {**m, "test_accuracy": 0.7}  # a real test split: both rows
     assert "| test | 0.7000 |" in card_for_run(Path("recipes/sst2"), run)[1]
+    assert "--trainer.max_epochs" not in text
+    run["overrides"] = ["--trainer.max_epochs", "2"]  # trained with flags beside its config: the card says so
+    text = card_for_run(Path("recipes/sst2"), run)[1]
+    assert "seqzoo fit --config recipes/sst2/bilstm_max_glove.yaml --data.data_dir DATA_DIR --trainer.max_epochs 2\n" \
+           in text and "--only bilstm_max_glove --data-dir DATA_DIR -- --trainer.max_epochs 2\n" in text
 
 
 def test_card_of_an_exported_run_reads_the_trained_config(tmp_path):
