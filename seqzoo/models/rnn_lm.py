@@ -136,6 +136,14 @@ def lstm_lm_2x200(pretrained=False, **kwargs):
     return _create(dict(cell="lstm", embedding_size=200, hidden_size=200, num_layers=2), **kwargs)
 
 
+@register_model(pretrained={"wikitext2": PretrainedCfg(hf_hub_id="seqzoo/lstm_lm_2x200_tied.wikitext2", dataset="wikitext-2",
+                                                       recipe="recipes/wikitext2/lstm_tied.yaml")})
+def lstm_lm_2x200_tied(pretrained=False, **kwargs):
+    """pytorch/examples word_language_model with --tied: 2 x 200 LSTM, dropout 0.2, tied input/output embeddings."""
+    return _create(dict(cell="lstm", embedding_size=200, hidden_size=200, num_layers=2, dropout=0.2,
+                        tie_weights=True), **kwargs)
+
+
 @register_model
 def lstm_lm_2x650(pretrained=False, **kwargs):
     """Zaremba et al. 2014 "medium": 2 x 650 LSTM, dropout 0.5, init 0.05."""
