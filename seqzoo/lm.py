@@ -175,7 +175,7 @@ class LanguageModelTask(HubMixin, L.LightningModule):
         else:
             opt = torch.optim.AdamW(params, lr=a["lr"], weight_decay=a["weight_decay"])
         decay, start = a["lr_decay"], a["decay_start"]
-        if a.get("lr_schedule") == "plateau":  # pytorch/examples: lr /= 4 unless valid improved
+        if a["lr_schedule"] == "plateau":  # pytorch/examples: lr /= 4 unless valid improved
             sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=decay, patience=0,
                                                                threshold=0.0)
             return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch",
