@@ -195,12 +195,14 @@ def _reproduce(argv):
     p.add_argument("--all", action="store_true", help="also the runs marked too large for a CPU")
     p.add_argument("--data-dir", default=None, help="local mirror of the corpora (default: $SEQZOO_DATA)")
     p.add_argument("--report-only", action="store_true", help="only rebuild results.md and the plot")
+    p.add_argument("--resume", action="store_true",
+                   help="go on from the --only runs' newest Lightning checkpoints (of their rows in results.json)")
     # everything after "--" goes to LightningCLI for every neural run, e.g. -- --trainer.max_epochs 1
     overrides = argv[argv.index("--") + 1:] if "--" in argv else []
     a = p.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     from seqzoo.recipes import reproduce
     reproduce(a.recipe, only=a.only, include_large=a.all, data_dir=a.data_dir, report_only=a.report_only,
-              overrides=overrides)
+              overrides=overrides, resume=a.resume)
 
 
 # The corpus `seqzoo evaluate` reads when no --dataset is given, per model family.

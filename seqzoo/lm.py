@@ -112,6 +112,8 @@ class LanguageModelTask(HubMixin, L.LightningModule):
             if resume["train_state"] is not None:  # taken mid-epoch
                 self._state["train"] = resume["train_state"]
             torch.set_rng_state(resume["rng"])
+            if resume.get("plateau_step") is not None:  # the step Lightning skips on resuming (see below)
+                self.trainer.lr_scheduler_configs[0].scheduler.step(resume["plateau_step"])
 
     def on_train_epoch_start(self):
         self._reset("train")
@@ -122,7 +124,18 @@ class LanguageModelTask(HubMixin, L.LightningModule):
         t = self._trainer
         mid_epoch = t is not None and 0 < t.fit_loop.epoch_loop.batch_progress.current.processed < t.num_training_batches
         checkpoint["seqzoo"] = {"train_state": self._state.get("train") if mid_epoch else None,
-                                "rng": torch.get_rng_state(), "mid_epoch": bool(mid_epoch)}
+                                "rng": torch.get_rng_state(), "mid_epoch": bool(mid_epoch),
+                                "plateau_step": self._pending_plateau_step(t)}
+
+    def _pending_plateau_step(self, t) -> float | None:
+        """A checkpoint taken at an epoch's end comes before that epoch's LR scheduler step. Lightning makes up
+        for it on resuming, except for a plateau scheduler, whose metric it does not save: the validation
+        perplexity that step needs, for on_train_start to take it."""
+        if t is None or self.optim_args["lr_schedule"] != "plateau" or "valid_perplexity" not in t.callback_metrics:
+            return None
+        epochs, loop = t.fit_loop.epoch_progress.current, t.fit_loop.epoch_loop
+        ended = epochs.processed > epochs.completed and loop._num_ready_batches_reached()
+        return float(t.callback_metrics["valid_perplexity"]) if ended else None
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._resume = checkpoint.get("seqzoo")

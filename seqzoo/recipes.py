@@ -74,9 +74,11 @@ def _history_callback():
 History = _history_callback
 
 
-def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: list[str] | None = None) -> dict:
-    """Train with a LightningCLI config, test the final model (unless the datamodule's ``test_is_valid``), save
-    it as a seqzoo checkpoint folder (``<log_dir>/seqzoo``); one results.json run (without name)."""
+def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: list[str] | None = None,
+            ckpt_path: str | None = None) -> dict:
+    """Train with a LightningCLI config (from a Lightning checkpoint where ``ckpt_path``), test the final model
+    (unless the datamodule's ``test_is_valid``), save it as a seqzoo checkpoint folder (``<log_dir>/seqzoo``);
+    one results.json run (without name)."""
     from seqzoo.cli import _lightning_cli
 
     args = ["--config", str(config)] + (["--data.data_dir", data_dir] if data_dir else []) + list(overrides or [])
@@ -84,7 +86,7 @@ def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: l
     start = time.perf_counter()
     cli = _lightning_cli(args, run=False)
     cli.trainer.callbacks.append(history)
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path)
     # a datamodule whose test loader serves the validation split (SST-2: GLUE's test labels are private) is
     # not tested again: its score is the last epoch's valid_*, and no test_* copy of it is recorded
     test_is_valid = getattr(cli.datamodule, "test_is_valid", False)
@@ -261,8 +263,38 @@ def _write_card(folder: Path, run: dict) -> None:
         print(f"model card: {cards / f'{name}.md'}")
 
 
+def _last_checkpoint(folder: Path, name: str, kind: str | None) -> tuple[dict, Path]:
+    """The earlier row of run ``name`` in results.json and the newest Lightning checkpoint in its
+    ``checkpoint_dir``: what ``--resume`` goes on from."""
+    if kind is not None:
+        raise ValueError(f"run {name!r} is of kind {kind!r}: only trained (neural) runs can be resumed")
+    prev = next((r for r in _load_results(folder / "results.json")["runs"] if r["name"] == name), None)
+    if prev is None or not prev.get("checkpoint_dir"):
+        raise ValueError(f"cannot resume {name!r}: {folder / 'results.json'} has no earlier run of it with a "
+                         f"checkpoint_dir")
+    ckpts = sorted(Path(prev["checkpoint_dir"]).glob("checkpoints/*.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not ckpts:
+        raise ValueError(f"cannot resume {name!r}: no Lightning checkpoint in {prev['checkpoint_dir']}/checkpoints")
+    return prev, ckpts[-1]
+
+
+def _merge_resumed(prev: dict, ckpt: Path, run: dict) -> dict:
+    """One row for a run trained in two parts: the epochs of both, their summed wall time, and what the first
+    part was (its checkpoint, epochs, time, device, flags) under ``resumed_from``."""
+    first = run["history"][0]["epoch"] if run.get("history") else prev["epochs"] + 1
+    run["history"] = [h for h in prev.get("history", []) if h["epoch"] < first] + run.get("history", [])
+    run["resumed_from"] = {"checkpoint": str(ckpt), "epochs": prev["epochs"], "wall_seconds": prev["wall_seconds"],
+                           "device": prev["device"], "overrides": prev.get("overrides", [])}
+    run["wall_seconds"] = round(prev["wall_seconds"] + run["wall_seconds"], 1)
+    return run
+
+
 def reproduce(recipe_dir: str | os.PathLike, only: list[str] | None = None, include_large: bool = False,
-              data_dir: str | None = None, report_only: bool = False, overrides: list[str] | None = None) -> dict:
+              data_dir: str | None = None, report_only: bool = False, overrides: list[str] | None = None,
+              resume: bool = False) -> dict:
+    """Run a recipe folder's runs (``only`` these; the ``large`` ones only with ``include_large``), merge each into
+    results.json and write the report. ``resume`` goes on from each run's newest Lightning checkpoint (of the row
+    already in results.json) up to its config's ``max_epochs``; the row then covers both parts."""
     folder = Path(recipe_dir)
     spec_path = folder / "recipe.yaml"
     if not spec_path.exists():
@@ -277,6 +309,10 @@ def reproduce(recipe_dir: str | os.PathLike, only: list[str] | None = None, incl
         if n not in names:
             raise ValueError(f"recipe {folder} has no run {n!r}; runs: {', '.join(names)}")
     dataset = recipe.get("dataset")
+    if resume and not only:
+        raise ValueError("--resume needs --only NAME: the runs to go on with")
+    starts = {n: _last_checkpoint(folder, n, next(r.get("kind") for r in runs if r["name"] == n))
+              for n in (only if resume else [])}  # every run to resume is checked before any is trained
     for spec in ([] if report_only else recipe["runs"]):
         if only is not None and spec["name"] not in only:
             continue
@@ -298,6 +334,10 @@ def reproduce(recipe_dir: str | os.PathLike, only: list[str] | None = None, incl
         elif spec.get("kind") == "embeddings":
             from seqzoo.embeddings import run_recipe_entry
             run = run_recipe_entry(folder / spec["config"], data_dir)
+        elif spec["name"] in starts:
+            prev, ckpt = starts[spec["name"]]
+            print(f"resuming from {ckpt}")
+            run = _merge_resumed(prev, ckpt, run_fit(folder / spec["config"], data_dir, overrides, str(ckpt)))
         else:
             run = run_fit(folder / spec["config"], data_dir, overrides)
         write_results(folder, {"name": spec["name"], **run})

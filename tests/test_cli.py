@@ -356,3 +356,39 @@ def test_history_files_each_metric_under_the_epoch_it_measures(tiny_corpus, tmp_
         for key in ("train_perplexity", "valid_perplexity"):
             assert h[key] == pytest.approx(logged[(h["epoch"], key)]), (h, logged)
     assert history.epochs[0]["train_perplexity"] > history.epochs[-1]["train_perplexity"]
+
+
+def test_reproduce_resume_goes_on_from_the_last_checkpoint(tiny_corpus, tmp_path):
+    """2 epochs at once, and 1 epoch then --resume to 2: the same model, one row covering both parts."""
+    rows = {}
+    for name, parts in (("once", [["--trainer.max_epochs", "2"]]),
+                        ("twice", [["--trainer.max_epochs", "1"], ["--trainer.max_epochs", "2"]])):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "lstm.yaml").write_text((REPO / "recipes/ptb/lstm_small.yaml").read_text())
+        (folder / "recipe.yaml").write_text(yaml.safe_dump({"title": "t", "dataset": str(tiny_corpus),
+                                                            "runs": [{"name": "lstm", "config": "lstm.yaml"}]}))
+        for i, flags in enumerate(parts):
+            assert main(["reproduce", str(folder), "--only", "lstm", *(["--resume"] if i else []), "--",
+                         "--data.dataset", str(tiny_corpus), "--trainer.default_root_dir", str(folder / "runs"),
+                         "--trainer.enable_progress_bar", "false", *flags]) == 0
+            if not i:
+                first = json.loads((folder / "results.json").read_text())["runs"][0]
+        rows[name] = json.loads((folder / "results.json").read_text())["runs"][0]
+    once, twice = rows["once"], rows["twice"]
+    assert twice["epochs"] == once["epochs"] == 2 and [h["epoch"] for h in twice["history"]] == [1, 2]
+    assert twice["metrics"]["test_perplexity"] == pytest.approx(once["metrics"]["test_perplexity"], rel=1e-6)
+    assert twice["history"][0] == first["history"][0]
+    assert twice["resumed_from"]["epochs"] == 1 and twice["resumed_from"]["checkpoint"].endswith(".ckpt")
+    assert twice["wall_seconds"] >= first["wall_seconds"]
+
+
+def test_reproduce_resume_needs_an_earlier_run(tmp_path, capsys):
+    folder = tmp_path / "recipe"
+    folder.mkdir()
+    (folder / "recipe.yaml").write_text(yaml.safe_dump({"title": "t", "runs": [{"name": "lstm", "config": "x"}]}))
+    assert main(["reproduce", str(folder), "--resume"]) == 1
+    assert "--resume needs --only NAME" in capsys.readouterr().err
+    assert main(["reproduce", str(folder), "--only", "lstm", "--resume"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot resume 'lstm'" in err[0] and "no earlier run" in err[0], err

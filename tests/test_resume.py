@@ -54,3 +54,38 @@ def test_kill_9_then_resume_equals_uninterrupted(tiny_corpus, tmp_path):
     a, b = (json.loads((tmp_path / f"{x}.json").read_text()) for x in "ab")
     assert b["steps"] == a["steps"] and b["lr"] == a["lr"]
     assert b["ppl"] == pytest.approx(a["ppl"], rel=1e-6), (a, b)
+
+
+def _plateau_run(corpus, root, epochs, ckpt_path=None):
+    """Scheduler state (lr, best) at each epoch's start, of a plateau-scheduled LM run."""
+    import lightning as L
+    from seqzoo.data.lm import LanguageModelDataModule
+    from seqzoo.models.rnn_lm import RNNLanguageModel
+
+    seen = {}
+
+    class Watch(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            sched = trainer.lr_scheduler_configs[0].scheduler
+            seen[trainer.current_epoch] = (trainer.optimizers[0].param_groups[0]["lr"], sched.best)
+
+    L.seed_everything(0)
+    dm = LanguageModelDataModule(str(corpus), batch_size=3, eval_batch_size=2, bptt=4)  # a str: weights-only loads
+    model = RNNLanguageModel(vocab_size=dm.vocab_size, embedding_size=16, hidden_size=16, num_layers=1,
+                             dropout=0.0, lr=5.0, lr_decay=0.5, lr_schedule="plateau")
+    trainer = L.Trainer(max_epochs=epochs, default_root_dir=root, callbacks=[Watch()], logger=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
+    trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)
+    return seen
+
+
+def test_resume_from_an_epoch_end_keeps_the_plateau_step(tiny_corpus, tmp_path):
+    """Lightning does not step a ReduceLROnPlateau for the epoch a checkpoint ended (it has not saved the
+    metric): the LM task saves it and takes that step, so the resumed run's scheduler matches."""
+    ref = _plateau_run(tiny_corpus, tmp_path / "a", 3)
+    _plateau_run(tiny_corpus, tmp_path / "b", 2)
+    (ckpt,) = (tmp_path / "b").glob("checkpoints/*.ckpt")
+    resumed = _plateau_run(tiny_corpus, tmp_path / "b", 3, ckpt_path=str(ckpt))
+    assert list(resumed) == [2]
+    assert ref[1][1] != ref[2][1]  # epoch 2 changed the best value: a skipped step would show
+    assert resumed[2] == ref[2]
