@@ -236,6 +236,10 @@ def make_card(model_name: str, config: dict, results_run: dict | None, dataset: 
                  f"{r['wall_seconds']} s wall time" if r.get("wall_seconds") is not None else "",
                  f"on {r['device']}" if r.get("device") else ""]
         extra = ", ".join(e for e in extra if e)
+        if r.get("resumed_from"):  # trained in two parts: say where the second went on from
+            first = r["resumed_from"]
+            extra += (f" (in two parts: {first['epochs']} epoch{'s' if first['epochs'] != 1 else ''} on "
+                      f"{first['device']}, then resumed from that checkpoint with `--resume`; the time is the sum)")
         how = {"perplexity": " Perplexity is token-weighted over the whole split, every `<eos>` included.",
                "bleu": " BLEU and chrF are sacreBLEU's, on detokenised text.",
                "accuracy": " Accuracy is over every token (tagger) or sentence (classifier) of the split.",

@@ -512,6 +512,9 @@ def test_card_without_an_export_takes_the_family_from_the_recipe_class_path():
     text = card_for_run(Path("recipes/sst2"), run)[1]
     assert "seqzoo fit --config recipes/sst2/bilstm_max_glove.yaml --data.data_dir DATA_DIR --trainer.max_epochs 2\n" \
            in text and "--only bilstm_max_glove --data-dir DATA_DIR -- --trainer.max_epochs 2\n" in text
+    assert "two parts" not in text
+    run["resumed_from"] = {"checkpoint": "c.ckpt", "epochs": 1, "wall_seconds": 0.5, "device": "cpu", "overrides": []}
+    assert "(in two parts: 1 epoch on cpu, then resumed" in card_for_run(Path("recipes/sst2"), run)[1]
 
 
 def test_card_of_an_exported_run_reads_the_trained_config(tmp_path):
