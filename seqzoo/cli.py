@@ -10,7 +10,7 @@ Examples::
     seqzoo reproduce recipes/quickstart
     seqzoo list 'lstm*'
     seqzoo evaluate lstm_lm_2x200.ptb_zaremba --dataset ptb --split test --data-dir ../shared/data --json
-    seqzoo push runs/ptb/lstm_small/seqzoo --repo-id seqzoo/lstm_lm_2x200.ptb_zaremba
+    seqzoo push runs/ptb/lstm_small/lightning_logs/version_0/seqzoo --repo-id seqzoo/lstm_lm_2x200.ptb_zaremba
 """
 from __future__ import annotations
 

@@ -392,3 +392,21 @@ def test_reproduce_resume_needs_an_earlier_run(tmp_path, capsys):
     assert main(["reproduce", str(folder), "--only", "lstm", "--resume"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot resume 'lstm'" in err[0] and "no earlier run" in err[0], err
+
+
+def test_every_recipe_folder_has_a_readme_that_names_real_runs_models_and_files():
+    import re
+    from seqzoo import list_models
+    pretrained, archs = set(list_models(pretrained=True)), set(list_models())
+    for folder in sorted(p for p in (REPO / "recipes").iterdir() if p.is_dir()):
+        readme = folder / "README.md"
+        assert readme.is_file(), f"{folder.name} has no README.md"
+        text = readme.read_text()
+        for recipe, name in re.findall(r"reproduce recipes/(\w+)[^\n`]*?--only (\w+)", text):
+            runs = yaml.safe_load((REPO / "recipes" / recipe / "recipe.yaml").read_text())["runs"]
+            assert name in [r["name"] for r in runs], (folder.name, recipe, name)
+        for name in re.findall(r"`([a-z0-9_]+\.[a-z0-9_]+)`", text):  # arch.tag names
+            if name.split(".")[0] in archs and name.split(".")[1] not in ("yaml", "json", "md", "py", "png"):
+                assert name in pretrained, (folder.name, name)
+        for link in re.findall(r"\]\(([^)#:]+)\)", text):  # relative links
+            assert (folder / link).exists(), (folder.name, link)
