@@ -131,11 +131,12 @@ class LanguageModelTask(HubMixin, L.LightningModule):
         """A checkpoint taken at an epoch's end comes before that epoch's LR scheduler step. Lightning makes up
         for it on resuming, except for a plateau scheduler, whose metric it does not save: the validation
         perplexity that step needs, for on_train_start to take it."""
-        if t is None or self.optim_args["lr_schedule"] != "plateau" or "valid_perplexity" not in t.callback_metrics:
+        config = t.lr_scheduler_configs[0] if t is not None and t.lr_scheduler_configs else None
+        if config is None or not config.reduce_on_plateau or config.monitor not in t.callback_metrics:
             return None
         epochs, loop = t.fit_loop.epoch_progress.current, t.fit_loop.epoch_loop
         ended = epochs.processed > epochs.completed and loop._num_ready_batches_reached()
-        return float(t.callback_metrics["valid_perplexity"]) if ended else None
+        return float(t.callback_metrics[config.monitor]) if ended else None
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._resume = checkpoint.get("seqzoo")
