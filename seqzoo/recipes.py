@@ -189,7 +189,8 @@ def write_report(folder: Path, recipe: dict) -> None:
     """``results.md``: one row per run, ours beside the paper's; and the validation plot.
 
     The columns are ``recipe["metrics"]`` (default: valid and test perplexity), each followed
-    by the paper's figure where a run gives one under ``paper:``.
+    by the paper's figure where a run gives one under ``paper:``; ``recipe["reference"]`` names
+    that column where its figures come from elsewhere than a paper (default ``paper``).
     """
     if any(spec.get("kind") == "embeddings" for spec in recipe["runs"]):
         from seqzoo.embeddings import write_report as write_embeddings_report
@@ -199,7 +200,8 @@ def write_report(folder: Path, recipe: dict) -> None:
     results = _load_results(folder / "results.json")
     by_name = {r["name"]: r for r in results["runs"]}
     cols = recipe.get("metrics", ["valid_perplexity", "test_perplexity"])
-    head = " | ".join(f"{c} | paper" for c in cols)
+    label = recipe.get("reference", "paper")
+    head = " | ".join(f"{c} | {label}" for c in cols)
     lines = [f"# {recipe.get('title', folder.name)}", "",
              "Measured by `seqzoo reproduce " + str(folder) + "`; every figure comes from `results.json`.", "",
              f"| run | model | {head} | epochs | wall (s) | device |",

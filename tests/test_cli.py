@@ -111,6 +111,20 @@ def test_reproduce_writes_results(tiny_corpus, tmp_path):
     assert r["perplexity"] == pytest.approx(run["metrics"]["test_perplexity"], rel=1e-5)
 
 
+def test_report_names_its_reference_column(tmp_path):
+    """A recipe whose comparison figures are not a paper's says where they come from in the column head."""
+    from seqzoo.recipes import write_report
+    run = {"name": "a", "config": "a.yaml", "dataset": "d", "metrics": {"test_perplexity": 131.6},
+           "epochs": 6, "wall_seconds": 1.0, "device": "cpu"}
+    (tmp_path / "results.json").write_text(json.dumps({"runs": [run]}))
+    recipe = {"title": "t", "metrics": ["test_perplexity"], "runs": [{"name": "a", "paper": {"test_perplexity": 130.32}}]}
+    write_report(tmp_path, recipe)
+    md = (tmp_path / "results.md").read_text()
+    assert "| run | model | test_perplexity | paper |" in md and "| a |  | 131.6 | 130.3 | 6 |" in md
+    write_report(tmp_path, {**recipe, "reference": "re-run"})
+    assert "| run | model | test_perplexity | re-run |" in (tmp_path / "results.md").read_text()
+
+
 @pytest.mark.parametrize("args,message", [
     (["fit", "--data.dataset", "nope"], "unknown dataset 'nope'"),
     (["reproduce", "recipes/nope"], "no recipe.yaml in recipes/nope"),
