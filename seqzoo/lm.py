@@ -75,6 +75,7 @@ class LanguageModelTask(HubMixin, L.LightningModule):
         self.test_tokens = SumMetric()
         self._state = {}
         self._resume = None  # carried state + RNG from a checkpoint, put back in on_train_start
+        self._rng = None  # the RNG state as the last training step left it (see on_save_checkpoint)
 
     def forward(self, input_ids: torch.Tensor, state=None):
         """(B, T) int64 -> logits (B, T, V) float, new state."""
@@ -123,8 +124,11 @@ class LanguageModelTask(HubMixin, L.LightningModule):
         super().on_save_checkpoint(checkpoint)  # the vocabulary (HubMixin)
         t = self._trainer
         mid_epoch = t is not None and 0 < t.fit_loop.epoch_loop.batch_progress.current.processed < t.num_training_batches
+        # Mid-epoch, the RNG as the last training step left it: a run stopped inside an epoch (max_time) validates
+        # before it saves, and starting the validation loader draws from the RNG.
         checkpoint["seqzoo"] = {"train_state": self._state.get("train") if mid_epoch else None,
-                                "rng": torch.get_rng_state(), "mid_epoch": bool(mid_epoch),
+                                "rng": self._rng if mid_epoch and self._rng is not None else torch.get_rng_state(),
+                                "mid_epoch": bool(mid_epoch),
                                 "plateau_step": self._pending_plateau_step(t)}
 
     def _pending_plateau_step(self, t) -> float | None:
@@ -140,6 +144,8 @@ class LanguageModelTask(HubMixin, L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._resume = checkpoint.get("seqzoo")
+        if self._resume is not None and self._resume.get("mid_epoch"):
+            _reopen_stopped_epoch(checkpoint)
 
     def on_validation_epoch_start(self):
         self._reset("valid")
@@ -155,6 +161,7 @@ class LanguageModelTask(HubMixin, L.LightningModule):
                                      f"(lower the learning rate or clip gradients)")
         n = (targets != IGNORE_INDEX).sum()
         self.train_nll.update(loss.detach(), n)
+        self._rng = torch.get_rng_state()  # what a mid-epoch checkpoint resumes from (see on_save_checkpoint)
         self.log("train_loss", loss, prog_bar=True)
         return loss
 
@@ -252,6 +259,17 @@ def score_lines(lm, lines: list[str], batch_size: int = 64) -> list[dict]:
                 out.append({"logprob": float(lp[j, :len(r) - 1].sum()), "tokens": len(r) - 1,
                             "oov": sum(t == vocab.unk_id for t in r[1:])})
     return out
+
+
+def _reopen_stopped_epoch(checkpoint: dict) -> None:
+    """A run stopped inside an epoch (``max_time``, ``max_steps``) saves its last checkpoint in ``on_train_epoch_end``,
+    where Lightning already counts the epoch as processed: resumed as it is, the rest of that epoch would be skipped.
+    Count it as unprocessed, as in a checkpoint taken during the epoch: Lightning then resumes mid-epoch (this hook
+    runs before it restores its loops), and the stream loader skips the batches already done."""
+    progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})
+    for part in progress.values():
+        if part["processed"] == part["started"] and part["completed"] == part["processed"] - 1:
+            part["processed"] = part["completed"]
 
 
 def _batch_size(state) -> int:

@@ -87,6 +87,13 @@ def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: l
     cli = _lightning_cli(args, run=False)
     cli.trainer.callbacks.append(history)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path)
+    epochs = _epochs_trained(cli.trainer)
+    if history.epochs and epochs != int(epochs):  # stopped inside an epoch (max_time): that epoch's entry says how much of it ran
+        history.epochs[-1]["epoch"] = epochs
+        if not any(k.startswith("valid_") for k in history.epochs[-1]):  # max_steps stops without validating
+            cli.trainer.callbacks.remove(history)
+            valid = cli.trainer.validate(cli.model, datamodule=cli.datamodule, verbose=False)[0]
+            history.epochs[-1].update({k: float(v) for k, v in valid.items() if k.startswith("valid_")})
     # a datamodule whose test loader serves the validation split (SST-2: GLUE's test labels are private) is
     # not tested again: its score is the last epoch's valid_*, and no test_* copy of it is recorded
     test_is_valid = getattr(cli.datamodule, "test_is_valid", False)
@@ -103,7 +110,7 @@ def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: l
             if f"{split}_perplexity" in metrics:
                 metrics[f"{split}_nats_per_char"] = math.log(metrics[f"{split}_perplexity"])
     run = {"config": str(config), "dataset": _dataset_name(cli.datamodule), "metrics": metrics,
-           "epochs": cli.trainer.current_epoch, "wall_seconds": round(wall, 1), "device": device_name(),
+           "epochs": epochs, "wall_seconds": round(wall, 1), "device": device_name(),
            "history": history.epochs, "checkpoint_dir": cli.trainer.log_dir, "export_dir": export}
     if overrides:  # flags given after `--`: the row was trained with them, not with the config alone
         run["overrides"] = list(overrides)
@@ -280,11 +287,21 @@ def _last_checkpoint(folder: Path, name: str, kind: str | None) -> tuple[dict, P
     return prev, ckpts[-1]
 
 
+def _epochs_trained(trainer) -> int | float:
+    """Epochs trained, a fraction (2 decimals) where a run stopped inside one: Lightning's ``current_epoch`` counts
+    an epoch cut short by ``max_time`` as a whole one."""
+    per_epoch = trainer.num_training_batches
+    if not per_epoch or math.isinf(per_epoch):
+        return trainer.current_epoch
+    done = trainer.fit_loop.epoch_loop.batch_progress.total.completed / per_epoch
+    return int(done) if done == int(done) else round(done, 2)
+
+
 def _merge_resumed(prev: dict, ckpt: Path, run: dict) -> dict:
     """One row for a run trained in two parts: the epochs of both, their summed wall time, and what the first
     part was (its checkpoint, epochs, time, device, flags) under ``resumed_from``."""
     first = run["history"][0]["epoch"] if run.get("history") else prev["epochs"] + 1
-    run["history"] = [h for h in prev.get("history", []) if h["epoch"] < first] + run.get("history", [])
+    run["history"] = [h for h in prev.get("history", []) if h["epoch"] <= first - 1] + run.get("history", [])
     run["resumed_from"] = {"checkpoint": str(ckpt), "epochs": prev["epochs"], "wall_seconds": prev["wall_seconds"],
                            "device": prev["device"], "overrides": prev.get("overrides", [])}
     run["wall_seconds"] = round(prev["wall_seconds"] + run["wall_seconds"], 1)

@@ -373,28 +373,48 @@ def test_history_files_each_metric_under_the_epoch_it_measures(tiny_corpus, tmp_
 
 
 def test_reproduce_resume_goes_on_from_the_last_checkpoint(tiny_corpus, tmp_path):
-    """2 epochs at once, and 1 epoch then --resume to 2: the same model, one row covering both parts."""
-    rows = {}
+    """2 epochs at once; 1 epoch then --resume to 2; stopped inside epoch 2 then --resume: the same model, one row
+    covering both parts. A row stopped inside an epoch says how much of it ran and validates where it stopped."""
+    rows, firsts = {}, {}
+
+    def reproduce(folder, flags, resume=False):
+        assert main(["reproduce", str(folder), "--only", "lstm", *(["--resume"] if resume else []), "--",
+                     "--data.dataset", str(tiny_corpus), "--trainer.default_root_dir", str(folder / "runs"),
+                     "--trainer.enable_progress_bar", "false", "--data.batch_size", "2", "--data.bptt", "5",
+                     *flags]) == 0
+        return json.loads((folder / "results.json").read_text())["runs"][0]
+
+    per_epoch = None
     for name, parts in (("once", [["--trainer.max_epochs", "2"]]),
-                        ("twice", [["--trainer.max_epochs", "1"], ["--trainer.max_epochs", "2"]])):
+                        ("twice", [["--trainer.max_epochs", "1"], ["--trainer.max_epochs", "2"]]),
+                        ("stopped", [None, ["--trainer.max_epochs", "2"]])):
         folder = tmp_path / name
         folder.mkdir()
         (folder / "lstm.yaml").write_text((REPO / "recipes/ptb/lstm_small.yaml").read_text())
         (folder / "recipe.yaml").write_text(yaml.safe_dump({"title": "t", "dataset": str(tiny_corpus),
                                                             "runs": [{"name": "lstm", "config": "lstm.yaml"}]}))
+        if parts[0] is None:  # stop a quarter of the way into epoch 2
+            parts[0] = ["--trainer.max_epochs", "2", "--trainer.max_steps", str(per_epoch + per_epoch // 4)]
         for i, flags in enumerate(parts):
-            assert main(["reproduce", str(folder), "--only", "lstm", *(["--resume"] if i else []), "--",
-                         "--data.dataset", str(tiny_corpus), "--trainer.default_root_dir", str(folder / "runs"),
-                         "--trainer.enable_progress_bar", "false", *flags]) == 0
+            rows[name] = reproduce(folder, flags, resume=i > 0)
             if not i:
-                first = json.loads((folder / "results.json").read_text())["runs"][0]
-        rows[name] = json.loads((folder / "results.json").read_text())["runs"][0]
-    once, twice = rows["once"], rows["twice"]
-    assert twice["epochs"] == once["epochs"] == 2 and [h["epoch"] for h in twice["history"]] == [1, 2]
-    assert twice["metrics"]["test_perplexity"] == pytest.approx(once["metrics"]["test_perplexity"], rel=1e-6)
-    assert twice["history"][0] == first["history"][0]
+                firsts[name] = rows[name]
+        if per_epoch is None:
+            (ckpt,) = (folder / "runs").glob("lightning_logs/version_0/checkpoints/*.ckpt")
+            per_epoch = int(ckpt.stem.split("step=")[1]) // 2
+    once, twice, stopped = rows["once"], rows["twice"], rows["stopped"]
+    assert twice["epochs"] == once["epochs"] == stopped["epochs"] == 2
+    assert [h["epoch"] for h in twice["history"]] == [h["epoch"] for h in stopped["history"]] == [1, 2]
+    for row in (twice, stopped):
+        assert row["metrics"]["test_perplexity"] == pytest.approx(once["metrics"]["test_perplexity"], rel=1e-6)
+    assert twice["history"][0] == firsts["twice"]["history"][0]
     assert twice["resumed_from"]["epochs"] == 1 and twice["resumed_from"]["checkpoint"].endswith(".ckpt")
-    assert twice["wall_seconds"] >= first["wall_seconds"]
+    assert twice["wall_seconds"] >= firsts["twice"]["wall_seconds"]
+    part = firsts["stopped"]
+    assert part["epochs"] == round(1 + (per_epoch // 4) / per_epoch, 2) and part["epochs"] != 1
+    assert part["history"][-1]["epoch"] == part["epochs"] and "valid_perplexity" in part["history"][-1]
+    assert part["metrics"]["valid_perplexity"] == part["history"][-1]["valid_perplexity"]
+    assert stopped["resumed_from"]["epochs"] == part["epochs"]
 
 
 def test_reproduce_resume_needs_an_earlier_run(tmp_path, capsys):

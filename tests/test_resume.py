@@ -89,3 +89,40 @@ def test_resume_from_an_epoch_end_keeps_the_plateau_step(tiny_corpus, tmp_path):
     assert list(resumed) == [2]
     assert ref[1][1] != ref[2][1]  # epoch 2 changed the best value: a skipped step would show
     assert resumed[2] == ref[2]
+
+
+def _stopped_run(corpus, root, stop_at=None, ckpt_path=None):
+    """A 3-epoch LM run; ``stop_at``: stop after that step as Lightning's Timer does when ``max_time`` runs out."""
+    import lightning as L
+    from seqzoo.data.lm import LanguageModelDataModule
+    from seqzoo.models.rnn_lm import RNNLanguageModel
+
+    class Stop(L.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            if trainer.global_step == stop_at:
+                trainer.should_stop = True
+
+    L.seed_everything(0)
+    dm = LanguageModelDataModule(str(corpus), batch_size=3, eval_batch_size=2, bptt=4)
+    model = RNNLanguageModel(vocab_size=dm.vocab_size, embedding_size=16, hidden_size=16, num_layers=2,
+                             dropout=0.3, lr=5.0, lr_decay=0.5, decay_start=1)
+    trainer = L.Trainer(max_epochs=3, default_root_dir=root, callbacks=[Stop()], logger=False,
+                        enable_progress_bar=False, enable_model_summary=False, gradient_clip_val=0.5)
+    trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)
+    return trainer
+
+
+@pytest.mark.slow
+def test_a_run_stopped_inside_an_epoch_resumes_the_rest_of_it(tiny_corpus, tmp_path):
+    """max_time stops a run inside an epoch and Lightning saves its checkpoint at that epoch's end hook; resuming
+    goes on with the rest of the epoch (not the next one) and ends where an uninterrupted run ends."""
+    ref = _stopped_run(tiny_corpus, tmp_path / "a")
+    per_epoch = ref.global_step // 3
+    stopped = _stopped_run(tiny_corpus, tmp_path / "b", stop_at=per_epoch + per_epoch // 2)
+    assert stopped.global_step == per_epoch + per_epoch // 2
+    (ckpt,) = (tmp_path / "b" / "checkpoints").glob("*.ckpt")
+    resumed = _stopped_run(tiny_corpus, tmp_path / "b", ckpt_path=ckpt)
+    assert resumed.global_step == ref.global_step
+    assert resumed.optimizers[0].param_groups[0]["lr"] == ref.optimizers[0].param_groups[0]["lr"]
+    assert resumed.callback_metrics["valid_perplexity"].item() == pytest.approx(
+        ref.callback_metrics["valid_perplexity"].item(), rel=1e-6)
