@@ -88,7 +88,7 @@ def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: l
     cli.trainer.callbacks.append(history)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt_path)
     epochs = _epochs_trained(cli.trainer)
-    if history.epochs and epochs != int(epochs):  # stopped inside an epoch (max_time): that epoch's entry says how much of it ran
+    if history.epochs and epochs != int(epochs):  # stopped inside an epoch (max_time): its entry says how much ran
         history.epochs[-1]["epoch"] = epochs
         if not any(k.startswith("valid_") for k in history.epochs[-1]):  # max_steps stops without validating
             cli.trainer.callbacks.remove(history)
@@ -300,7 +300,7 @@ def _epochs_trained(trainer) -> int | float:
 def _merge_resumed(prev: dict, ckpt: Path, run: dict) -> dict:
     """One row for a run trained in two parts: the epochs of both, their summed wall time, and what the first
     part was (its checkpoint, epochs, time, device, flags) under ``resumed_from``."""
-    first = run["history"][0]["epoch"] if run.get("history") else prev["epochs"] + 1
+    first = run["history"][0]["epoch"] if run.get("history") else int(prev["epochs"]) + 1
     run["history"] = [h for h in prev.get("history", []) if h["epoch"] <= first - 1] + run.get("history", [])
     run["resumed_from"] = {"checkpoint": str(ckpt), "epochs": prev["epochs"], "wall_seconds": prev["wall_seconds"],
                            "device": prev["device"], "overrides": prev.get("overrides", [])}
