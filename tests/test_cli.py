@@ -21,7 +21,7 @@ def test_console_script_lists_verbs_and_models():
     assert "fit" in out and "ngram" in out and "reproduce" in out
     out = subprocess.run([sys.executable, "-m", "seqzoo.cli", "list", "lstm*"], capture_output=True, text=True,
                          check=True).stdout.split()
-    assert out == ["lstm_lm_2x1500", "lstm_lm_2x200", "lstm_lm_2x200_tied", "lstm_lm_2x650"]
+    assert out == ["lstm_lm_2x1500", "lstm_lm_2x200", "lstm_lm_2x200_dropout", "lstm_lm_2x200_tied", "lstm_lm_2x650"]
 
 
 def test_version(capsys):

@@ -144,6 +144,13 @@ def lstm_lm_2x200_tied(pretrained=False, **kwargs):
                         tie_weights=True), **kwargs)
 
 
+@register_model(pretrained={"wikitext2": PretrainedCfg(hf_hub_id="seqzoo/lstm_lm_2x200_dropout.wikitext2",
+                                                       dataset="wikitext-2", recipe="recipes/wikitext2/lstm.yaml")})
+def lstm_lm_2x200_dropout(pretrained=False, **kwargs):
+    """pytorch/examples word_language_model's defaults: 2 x 200 LSTM, dropout 0.2, untied embeddings."""
+    return _create(dict(cell="lstm", embedding_size=200, hidden_size=200, num_layers=2, dropout=0.2), **kwargs)
+
+
 @register_model
 def lstm_lm_2x650(pretrained=False, **kwargs):
     """Zaremba et al. 2014 "medium": 2 x 650 LSTM, dropout 0.5, init 0.05."""
