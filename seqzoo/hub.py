@@ -556,6 +556,10 @@ def load_lightning_checkpoint(path: str | os.PathLike, trust_pickle: bool = Fals
     if not vocabs and dm:
         try:
             vocabs = _vocabs_from_datamodule(class_path, dm, data_dir)
+            if vocabs:
+                warnings.warn(f"{path} stores no vocabulary (written before seqzoo 0.1.0): rebuilt it from the corpus "
+                              f"in its datamodule hyperparameters, checked against the model by size only; if that "
+                              f"corpus changed since training, ids may not match (pass vocab= to be sure)")
         except (OSError, ValueError) as e:
             if require_vocab:
                 raise ValueError(f"cannot rebuild the vocab of {path} from its datamodule hyperparameters "

@@ -305,6 +305,17 @@ def test_lightning_checkpoint_carries_its_vocabulary_and_loads_without_its_corpu
         hub.load_model(tmp_path / "bad.ckpt", trust_pickle=True)
 
 
+def test_an_old_checkpoint_without_a_stored_vocabulary_rebuilds_it_and_says_how_it_was_checked(tmp_path,
+                                                                                                tiny_corpus):
+    path, task, dm = _lightning_checkpoint(tmp_path, tiny_corpus)
+    ck = torch.load(path, weights_only=True)
+    del ck["seqzoo_vocabularies"]  # as written before seqzoo 0.1.0
+    torch.save(ck, tmp_path / "old.ckpt")
+    with pytest.warns(UserWarning, match="old.ckpt stores no vocabulary .* rebuilt it from the corpus .* by size only"):
+        loaded = hub.load_model(tmp_path / "old.ckpt", trust_pickle=True)
+    assert loaded.vocab == dm.vocab and same(outputs(task.net.eval()), outputs(loaded))
+
+
 # -- CLI evaluate ------------------------------------------------------------------------------------
 def test_cli_evaluate_rnn_matches_the_lightning_metric_loop(tmp_path, tiny_corpus, capsys):
     from seqzoo.cli import main
