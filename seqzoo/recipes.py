@@ -300,8 +300,11 @@ def _epochs_trained(trainer) -> int | float:
 def _merge_resumed(prev: dict, ckpt: Path, run: dict) -> dict:
     """One row for a run trained in two parts: the epochs of both, their summed wall time, and what the first
     part was (its checkpoint, epochs, time, device, flags) under ``resumed_from``."""
-    first = run["history"][0]["epoch"] if run.get("history") else int(prev["epochs"]) + 1
-    run["history"] = [h for h in prev.get("history", []) if h["epoch"] <= first - 1] + run.get("history", [])
+    # the first part's whole epochs before the second part's first entry: a fractional last entry (a run stopped
+    # inside an epoch) is superseded by the second part, which finished or went on with that epoch
+    first = run["history"][0]["epoch"] if run.get("history") else math.inf
+    run["history"] = [h for h in prev.get("history", []) if h["epoch"] == int(h["epoch"]) and h["epoch"] < first] \
+        + run.get("history", [])
     run["resumed_from"] = {"checkpoint": str(ckpt), "epochs": prev["epochs"], "wall_seconds": prev["wall_seconds"],
                            "device": prev["device"], "overrides": prev.get("overrides", [])}
     run["wall_seconds"] = round(prev["wall_seconds"] + run["wall_seconds"], 1)

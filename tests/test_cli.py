@@ -417,6 +417,18 @@ def test_reproduce_resume_goes_on_from_the_last_checkpoint(tiny_corpus, tmp_path
     assert stopped["resumed_from"]["epochs"] == part["epochs"]
 
 
+def test_a_resumed_row_keeps_the_first_parts_whole_epochs_before_the_second_part():
+    from seqzoo.recipes import _merge_resumed
+    prev = {"epochs": 2.25, "wall_seconds": 10.0, "device": "cpu",
+            "history": [{"epoch": 1}, {"epoch": 2}, {"epoch": 2.25}]}
+    for second, expected in (([{"epoch": 3}], [1, 2, 3]),  # finished the cut epoch
+                             ([{"epoch": 2.5}], [1, 2, 2.5]),  # stopped inside it again
+                             ([], [1, 2])):  # no history of its own
+        run = _merge_resumed(dict(prev), Path("last.ckpt"), {"wall_seconds": 5.0, "history": second})
+        assert [h["epoch"] for h in run["history"]] == expected
+        assert run["wall_seconds"] == 15.0 and run["resumed_from"]["epochs"] == 2.25
+
+
 def test_reproduce_resume_needs_an_earlier_run(tmp_path, capsys):
     folder = tmp_path / "recipe"
     folder.mkdir()
