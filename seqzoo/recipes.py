@@ -102,7 +102,8 @@ def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: l
     export = None
     if cli.trainer.is_global_zero:  # the trained model as a seqzoo checkpoint folder (safetensors + vocabularies)
         from seqzoo.hub import save_pretrained
-        export = str(save_pretrained(cli.model, Path(cli.trainer.log_dir or cli.trainer.default_root_dir) / "seqzoo"))
+        export = _cwd_relative(save_pretrained(cli.model, Path(cli.trainer.log_dir or cli.trainer.default_root_dir)
+                                               / "seqzoo"))
     last = history.epochs[-1] if history.epochs else {}
     metrics = {**{k: v for k, v in last.items() if k.startswith("valid_")}, **{k: float(v) for k, v in test.items()}}
     if getattr(cli.datamodule.hparams, "level", None) == "char":  # a char LM's loss is nats per character
@@ -115,6 +116,15 @@ def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: l
     if overrides:  # flags given after `--`: the row was trained with them, not with the config alone
         run["overrides"] = list(overrides)
     return run
+
+
+def _cwd_relative(path: str | os.PathLike) -> str:
+    """``path`` relative to the working directory (the repo root, as ``checkpoint_dir`` is) when it lies below
+    it, so that results.json holds no machine's absolute paths; otherwise unchanged."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _dataset_name(datamodule) -> str:

@@ -88,7 +88,8 @@ def test_fit_then_test_via_cli(tiny_corpus, tmp_path, capsys):
                  "--model.init_args.embedding_size", "16", *FAST]) == 0
 
 
-def test_reproduce_writes_results(tiny_corpus, tmp_path):
+def test_reproduce_writes_results(tiny_corpus, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     folder = tmp_path / "recipe"
     folder.mkdir()
     (folder / "lstm.yaml").write_text((REPO / "recipes/ptb/lstm_small.yaml").read_text())
@@ -105,7 +106,9 @@ def test_reproduce_writes_results(tiny_corpus, tmp_path):
     assert run["metrics"]["test_perplexity"] > 1 and run["metrics"]["valid_perplexity"] > 1
     assert "| lstm |" in (folder / "results.md").read_text()
     assert (folder / "valid_perplexity.png").stat().st_size > 1000
-    # the trained model was exported as a seqzoo folder that evaluates to the recorded test perplexity
+    # the trained model was exported as a seqzoo folder, named relative to the working directory (results.json
+    # holds no machine's absolute paths), that evaluates to the recorded test perplexity
+    assert run["export_dir"].startswith("runs/") and (Path(run["export_dir"]) / "config.json").is_file()
     from seqzoo.cli import run_evaluate
     r = run_evaluate(run["export_dir"], str(tiny_corpus), "test", batch_size=10, bptt=20)
     assert r["perplexity"] == pytest.approx(run["metrics"]["test_perplexity"], rel=1e-5)
