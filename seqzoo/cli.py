@@ -181,6 +181,10 @@ def _list(argv):
     from seqzoo import list_models
     names = list_models(a.pattern, pretrained=a.pretrained)
     if not names:
+        tagged = [] if a.pretrained else list_models(a.pattern, pretrained=True)
+        if tagged:  # e.g. '*multi30k*' names a checkpoint tag, not an architecture
+            raise ValueError(f"no architecture matches {a.pattern!r}, but {len(tagged)} names with a checkpoint do: "
+                             f"seqzoo list --pretrained {a.pattern!r}")
         raise ValueError(f"no registered model{' with a checkpoint' if a.pretrained else ''} matches {a.pattern!r}; "
                          f"`seqzoo list{' --pretrained' if a.pretrained else ''}` shows them all")
     print("\n".join(names))

@@ -40,6 +40,10 @@ def test_list_with_no_match_says_so(capsys):
     assert main(["list", "transformer*"]) == 1
     assert capsys.readouterr().err.strip() == ("seqzoo list: error: no registered model matches 'transformer*'; "
                                                "`seqzoo list` shows them all")
+    # a pattern that only a checkpoint tag matches points to --pretrained
+    assert main(["list", "*multi30k*"]) == 1
+    assert capsys.readouterr().err.strip() == ("seqzoo list: error: no architecture matches '*multi30k*', but 2 names "
+                                               "with a checkpoint do: seqzoo list --pretrained '*multi30k*'")
 
 
 def _lm_configs():
