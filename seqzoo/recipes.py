@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["reproduce", "run_fit", "run_retest", "device_name", "History", "write_results"]
+__all__ = ["reproduce", "run_fit", "run_retest", "device_name", "software_versions", "History", "write_results"]
 
 
 def device_name() -> str:
@@ -26,6 +26,38 @@ def device_name() -> str:
     if torch.cuda.is_available():
         return f"cuda: {torch.cuda.get_device_name(0)}"
     return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+SOFTWARE = ("torch", "lightning", "torchmetrics", "datasets", "tokenizers", "gensim", "numpy")
+
+
+def software_versions(repo: str | os.PathLike | None = None) -> dict:
+    """What a row was computed with: Python, the packages that shape training and data, seqzoo's version and, in a
+    git checkout, its commit (``+dirty`` when the package's code, pyproject.toml or a recipe config differs from
+    it; results files do not count). Two rows that disagree can then be told apart by their code or their
+    environment."""
+    from importlib.metadata import PackageNotFoundError, version
+    import subprocess
+    import seqzoo
+    out = {"python": platform.python_version(), "seqzoo": seqzoo.__version__}
+    for name in SOFTWARE:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    repo = Path(repo) if repo is not None else Path(seqzoo.__file__).resolve().parents[1]
+    if (repo / ".git").exists():
+        try:
+            git = ["git", "-C", str(repo)]
+            sha = subprocess.run(git + ["rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                                 check=True, timeout=10).stdout.strip()
+            dirty = subprocess.run(git + ["status", "--porcelain", "--untracked-files=no", "--", "seqzoo",
+                                          "pyproject.toml", ":(glob)recipes/**/*.yaml"],
+                                   capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+            out["git"] = sha + ("+dirty" if dirty else "")
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return out
 
 
 def _history_callback():
@@ -316,7 +348,8 @@ def _merge_resumed(prev: dict, ckpt: Path, run: dict) -> dict:
     run["history"] = [h for h in prev.get("history", []) if h["epoch"] == int(h["epoch"]) and h["epoch"] < first] \
         + run.get("history", [])
     run["resumed_from"] = {"checkpoint": str(ckpt), "epochs": prev["epochs"], "wall_seconds": prev["wall_seconds"],
-                           "device": prev["device"], "overrides": prev.get("overrides", [])}
+                           "device": prev["device"], "overrides": prev.get("overrides", []),
+                           **({"software": prev["software"]} if prev.get("software") else {})}
     run["wall_seconds"] = round(prev["wall_seconds"] + run["wall_seconds"], 1)
     return run
 
@@ -345,6 +378,7 @@ def reproduce(recipe_dir: str | os.PathLike, only: list[str] | None = None, incl
         raise ValueError("--resume needs --only NAME: the runs to go on with")
     starts = {n: _last_checkpoint(folder, n, next(r.get("kind") for r in runs if r["name"] == n))
               for n in (only if resume else [])}  # every run to resume is checked before any is trained
+    software = None if report_only else software_versions()  # the code as it was when the runs started
     for spec in ([] if report_only else recipe["runs"]):
         if only is not None and spec["name"] not in only:
             continue
@@ -372,7 +406,8 @@ def reproduce(recipe_dir: str | os.PathLike, only: list[str] | None = None, incl
             run = _merge_resumed(prev, ckpt, run_fit(folder / spec["config"], data_dir, overrides, str(ckpt)))
         else:
             run = run_fit(folder / spec["config"], data_dir, overrides)
-        write_results(folder, {"name": spec["name"], **run})
-        _write_card(folder, {"name": spec["name"], **run})
+        run = {"name": spec["name"], **run, "software": software}
+        write_results(folder, run)
+        _write_card(folder, run)
     write_report(folder, recipe)
     return _load_results(folder / "results.json")

@@ -106,7 +106,14 @@ def test_reproduce_writes_results(tiny_corpus, tmp_path, monkeypatch):
     assert run["name"] == "lstm" and run["epochs"] == 1 and run["device"].startswith("cpu")
     assert run["overrides"] == ["--data.dataset", str(tiny_corpus), "--trainer.default_root_dir",
                                 str(tmp_path / "runs"), *FAST[:4]]
-    assert set(run) >= {"name", "config", "dataset", "metrics", "epochs", "wall_seconds", "device"}
+    assert set(run) >= {"name", "config", "dataset", "metrics", "epochs", "wall_seconds", "device", "software"}
+    # the row names what computed it: package versions, and the commit when seqzoo runs from a git checkout
+    import lightning
+    assert run["software"]["torch"] == torch.__version__ and run["software"]["lightning"] == lightning.__version__
+    if (REPO / ".git").exists():
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                              text=True).stdout.strip()
+        assert run["software"]["git"].split("+")[0] == head
     assert run["metrics"]["test_perplexity"] > 1 and run["metrics"]["valid_perplexity"] > 1
     assert "| lstm |" in (folder / "results.md").read_text()
     assert (folder / "valid_perplexity.png").stat().st_size > 1000
@@ -116,6 +123,30 @@ def test_reproduce_writes_results(tiny_corpus, tmp_path, monkeypatch):
     from seqzoo.cli import run_evaluate
     r = run_evaluate(run["export_dir"], str(tiny_corpus), "test", batch_size=10, bptt=20)
     assert r["perplexity"] == pytest.approx(run["metrics"]["test_perplexity"], rel=1e-5)
+
+
+def test_software_versions_marks_changed_code_not_changed_results(tmp_path):
+    """A row's ``software.git`` is the commit, ``+dirty`` when code or a config differs from it; a results file
+    written by the runs themselves does not make the code dirty."""
+    from seqzoo.recipes import software_versions
+    (tmp_path / "seqzoo").mkdir()
+    (tmp_path / "recipes" / "r").mkdir(parents=True)
+    files = {"seqzoo/m.py": "x = 1\n", "recipes/r/a.yaml": "a: 1\n", "recipes/r/results.json": "{}\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "c"]):
+        subprocess.run(git + args, check=True, capture_output=True)
+    head = subprocess.run(git + ["rev-parse", "--short=12", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert software_versions(tmp_path)["git"] == head
+    (tmp_path / "recipes/r/results.json").write_text('{"runs": []}\n')
+    assert software_versions(tmp_path)["git"] == head
+    (tmp_path / "recipes/r/a.yaml").write_text("a: 2\n")
+    assert software_versions(tmp_path)["git"] == head + "+dirty"
+    (tmp_path / "recipes/r/a.yaml").write_text("a: 1\n")
+    (tmp_path / "seqzoo/m.py").write_text("x = 2\n")
+    assert software_versions(tmp_path)["git"] == head + "+dirty"
+    assert "git" not in software_versions(tmp_path / "recipes")  # not a checkout: no commit recorded
 
 
 def test_report_names_its_reference_column(tmp_path):
