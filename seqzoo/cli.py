@@ -385,7 +385,8 @@ def _finetune(argv):
                    "folder with train.tsv and dev.tsv (GLUE format); CTC: a CMUdict-format dictionary")
     p.add_argument("--tag-column", default=None, help="--data, taggers: upos or xpos (default: upos)")
     p.add_argument("--valid", default=None, help="validation text (default: train split 90/5/5 by line)")
-    p.add_argument("--test", default=None, help="test text (default: the validation text)")
+    p.add_argument("--test", default=None,
+                   help="test text, scored before and after (--valid without --test: no test score)")
     p.add_argument("--out", default=None, help="new checkpoint folder (default: runs/finetune/NAME)")
     p.add_argument("--extend-vocab", action="store_true", help="append the new corpus's frequent unknown words")
     p.add_argument("--min-freq", type=int, default=2, help="--extend-vocab: times a word must occur (default: 2)")
@@ -433,8 +434,10 @@ def _finetune(argv):
         print(json.dumps(r))
     else:
         b, f, o = r["before"], r["after"], r["oov"]
-        print(f"{a.model} -> {r['out']}: valid perplexity {b['valid_perplexity']:.2f} -> {f['valid_perplexity']:.2f}, "
-              f"test {b['test_perplexity']:.2f} -> {f['test_perplexity']:.2f}; OOV rate (valid) "
+        test = (f", test {b['test_perplexity']:.2f} -> {f['test_perplexity']:.2f}" if "test_perplexity" in f
+                else " (no --test given)")
+        print(f"{a.model} -> {r['out']}: valid perplexity {b['valid_perplexity']:.2f} -> {f['valid_perplexity']:.2f}"
+              f"{test}; OOV rate (valid) "
               f"{100 * o['valid_before']:.2f}% -> {100 * o['valid_after']:.2f}% ({r['new_words']} new words)")
 
 

@@ -114,8 +114,9 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
         lr: default 1.0 for SGD (a twentieth of the from-scratch 20) and 3e-4 for Adam; halved (``lr_decay``)
             after every epoch.
 
-    Returns a dict: ``before`` / ``after`` (``valid_perplexity``, ``test_perplexity``), ``oov`` (rates of the
-    train and valid text before and after extension), ``new_words``, ``out``, ``seconds``.
+    Returns a dict: ``before`` / ``after`` (``valid_perplexity``, and ``test_perplexity`` where there is a test text:
+    ``test``, or the 5% test lines of ``train`` when no ``valid`` is given), ``oov`` (rates of the train and valid
+    text before and after extension), ``new_words``, ``out``, ``seconds``.
     """
     import lightning as L
 
@@ -150,7 +151,7 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
             corpus = str(train)  # one .txt: split 90 / 5 / 5 by line
         else:
             corpus = tmp
-            for split, path in (("train", train), ("valid", valid), ("test", test or valid)):
+            for split, path in (("train", train), ("valid", valid), ("test", test or valid)):  # (valid: unscored)
                 os.symlink(Path(path).resolve(), Path(tmp) / f"{split}.txt")
         vocab.save(Path(tmp) / "vocab.json")
         dm = LanguageModelDataModule(corpus, level=vocab.level, batch_size=batch_size, eval_batch_size=10,
@@ -166,13 +167,20 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
         trainer = L.Trainer(max_epochs=epochs, max_steps=max_steps, gradient_clip_val=clip, accelerator=accelerator,
                             devices=devices, logger=False, enable_checkpointing=False,
                             default_root_dir=str(Path(out or "runs/finetune").parent))
-        before = {"valid_perplexity": trainer.validate(task, datamodule=dm, verbose=False)[0]["valid_perplexity"],
-                  "test_perplexity": trainer.test(task, datamodule=dm, verbose=False)[0]["test_perplexity"]}
+        has_test = valid is None or test is not None  # else the test split is the valid text: not a test score
+
+        def scores():
+            s = {"valid_perplexity": trainer.validate(task, datamodule=dm, verbose=False)[0]["valid_perplexity"]}
+            if has_test:
+                s["test_perplexity"] = trainer.test(task, datamodule=dm, verbose=False)[0]["test_perplexity"]
+            return s
+
+        before = scores()
         trainer.fit(task, datamodule=dm)
-        after = {"valid_perplexity": trainer.validate(task, datamodule=dm, verbose=False)[0]["valid_perplexity"],
-                 "test_perplexity": trainer.test(task, datamodule=dm, verbose=False)[0]["test_perplexity"]}
+        after = scores()
     command = (f"seqzoo finetune {model} --train {train}" + (f" --valid {valid}" if valid else "")
-               + (" --extend-vocab" if extend else "") + f" --epochs {epochs} --lr {lr}" + _steps(max_steps))
+               + (f" --test {test}" if test else "") + (" --extend-vocab" if extend else "")
+               + f" --epochs {epochs} --lr {lr}" + _steps(max_steps))
     return _save(task.net, model, out, trainer, start, command, str(train), vocab,
                  {"before": before, "after": after, "oov": oov, "new_words": len(new_words),
                   "vocab_size": len(vocab), "lr": lr, "optimizer": optimizer})
@@ -216,11 +224,13 @@ def _save(net, model, out, trainer, start: float, command: str, corpus: str | No
         raise ValueError(f"fine-tuning diverged ({', '.join(diverged) or 'non-finite weights'} after training): "
                          f"nothing was saved; try a lower --lr")
     out = Path(out or Path("runs/finetune") / Path(str(model).rstrip("/")).name)
-    run = {"metrics": result["after"], "epochs": trainer.current_epoch,
+    from seqzoo.recipes import _epochs_trained
+    epochs = _epochs_trained(trainer)  # a fraction where --max-steps stopped inside an epoch
+    run = {"metrics": result["after"], "epochs": epochs,
            "wall_seconds": round(time.perf_counter() - start, 1), "device": str(trainer.strategy.root_device)}
     card = make_card(out.name, asdict(getattr(net, "net", net).config), run, corpus, command, base_model=str(model))
     save_pretrained(net, out, card=card, **({"vocab": vocab} if vocab is not None else {}))
-    result = {"model": str(model), "out": str(out), **result, "epochs": trainer.current_epoch,
+    result = {"model": str(model), "out": str(out), **result, "epochs": epochs,
               "seconds": round(time.perf_counter() - start, 1)}
     (out / "finetune.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

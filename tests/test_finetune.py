@@ -78,6 +78,18 @@ def test_finetune_lowers_perplexity_on_the_new_corpus_and_saves_a_checkpoint(tmp
     values = {x["metrics"][0]["name"]: x["metrics"][0]["value"] for x in meta["model-index"][0]["results"]}
     assert values["validation perplexity"] == pytest.approx(r["after"]["valid_perplexity"], abs=0.005)
     assert json.loads((Path(r["out"]) / "finetune.json").read_text())["before"] == r["before"]
+    # --valid without --test: the valid text is not reported again as a test score, here or on the card
+    assert "test_perplexity" not in r["before"] and "test_perplexity" not in r["after"]
+    assert not any("test" in name for name in values), values
+    # with --test: scored before and after, and named in the card's command
+    (tmp_path / "new_test.txt").write_text("\n".join(NEW * 2) + "\n")
+    r = finetune_lm(str(base), tmp_path / "new_train.txt", tmp_path / "new_valid.txt", tmp_path / "new_test.txt",
+                    out=tmp_path / "tuned2", extend=True, epochs=1, lr=5.0, batch_size=4, bptt=8, max_steps=3)
+    assert r["after"]["test_perplexity"] < r["before"]["test_perplexity"], r
+    card = (Path(r["out"]) / "README.md").read_text()
+    assert f"--test {tmp_path / 'new_test.txt'}" in card
+    # --max-steps stopped inside the epoch: the card and finetune.json say how much of it ran
+    assert 0 < r["epochs"] < 1 and f"{r['epochs']} epochs" in card, r["epochs"]
 
 
 def test_finetune_cli_errors_are_one_line(tmp_path, capsys, tiny_corpus):
