@@ -22,10 +22,20 @@ __all__ = ["reproduce", "run_fit", "run_retest", "device_name", "software_versio
 
 
 def device_name() -> str:
+    """``cuda: <GPU>``, or ``cpu: <model> (<the vector ISA torch's kernels use>), <N> threads``: float results of
+    the same code can differ between CPUs whose kernels differ, and a long training run carries that on."""
     import torch
     if torch.cuda.is_available():
         return f"cuda: {torch.cuda.get_device_name(0)}"
-    return f"cpu: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    get_isa = getattr(torch.backends.cpu, "get_cpu_capability", None)
+    isa = f" ({get_isa()})" if get_isa else ""
+    return f"cpu: {model}{isa}, {torch.get_num_threads()} threads"
 
 
 SOFTWARE = ("torch", "lightning", "torchmetrics", "datasets", "tokenizers", "gensim", "numpy")

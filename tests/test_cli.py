@@ -125,6 +125,16 @@ def test_reproduce_writes_results(tiny_corpus, tmp_path, monkeypatch):
     assert r["perplexity"] == pytest.approx(run["metrics"]["test_perplexity"], rel=1e-5)
 
 
+def test_device_name_names_the_cpu_kernels_and_threads(monkeypatch):
+    """A CPU row says which vector ISA torch's kernels use: the same code and seed can train to other numbers on a
+    CPU whose kernels differ."""
+    from seqzoo.recipes import device_name
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    name = device_name()
+    assert name.startswith("cpu: ") and name.endswith(f", {torch.get_num_threads()} threads")
+    assert f"({torch.backends.cpu.get_cpu_capability()})" in name, name
+
+
 def test_software_versions_marks_changed_code_not_changed_results(tmp_path):
     """A row's ``software.git`` is the commit, ``+dirty`` when code or a config differs from it; a results file
     written by the runs themselves does not make the code dirty."""
