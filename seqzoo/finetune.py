@@ -151,7 +151,7 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
             corpus = str(train)  # one .txt: split 90 / 5 / 5 by line
         else:
             corpus = tmp
-            for split, path in (("train", train), ("valid", valid), ("test", test or valid)):  # (valid: unscored)
+            for split, path in (("train", train), ("valid", valid), ("test", test or valid)):  # valid as test: unscored
                 os.symlink(Path(path).resolve(), Path(tmp) / f"{split}.txt")
         vocab.save(Path(tmp) / "vocab.json")
         dm = LanguageModelDataModule(corpus, level=vocab.level, batch_size=batch_size, eval_batch_size=10,
