@@ -19,10 +19,10 @@ from pathlib import Path
 
 ONE_RUN = """
 import json, sys
-from seqzoo.recipes import device_name, run_fit
+from seqzoo.recipes import run_fit
 r = run_fit(sys.argv[1], None, ["--trainer.default_root_dir", sys.argv[2], "--trainer.enable_checkpointing", "false",
                                 "--trainer.logger", "false", "--trainer.enable_progress_bar", "false"])
-print(json.dumps({"device": device_name(), "metrics": r["metrics"], "epochs": r["epochs"],
+print(json.dumps({"device": r["device"], "metrics": r["metrics"], "epochs": r["epochs"],
                   "wall_seconds": r["wall_seconds"], "history": r["history"]}))
 """
 

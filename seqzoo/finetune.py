@@ -226,10 +226,8 @@ def _save(net, model, out, trainer, start: float, command: str, corpus: str | No
     out = Path(out or Path("runs/finetune") / Path(str(model).rstrip("/")).name)
     from seqzoo.recipes import _epochs_trained, device_name
     epochs = _epochs_trained(trainer)  # a fraction where --max-steps stopped inside an epoch
-    root = trainer.strategy.root_device
-    device = device_name() if root.type in ("cpu", "cuda") else str(root)
-    run = {"metrics": result["after"], "epochs": epochs,
-           "wall_seconds": round(time.perf_counter() - start, 1), "device": device}
+    run = {"metrics": result["after"], "epochs": epochs, "wall_seconds": round(time.perf_counter() - start, 1),
+           "device": device_name(trainer.strategy.root_device)}
     card = make_card(out.name, asdict(getattr(net, "net", net).config), run, corpus, command, base_model=str(model))
     save_pretrained(net, out, card=card, **({"vocab": vocab} if vocab is not None else {}))
     result = {"model": str(model), "out": str(out), **result, "epochs": epochs,

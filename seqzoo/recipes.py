@@ -21,12 +21,17 @@ import yaml
 __all__ = ["reproduce", "run_fit", "run_retest", "device_name", "software_versions", "History", "write_results"]
 
 
-def device_name() -> str:
+def device_name(device=None) -> str:
     """``cuda: <GPU>``, or ``cpu: <model> (<the vector ISA torch's kernels use>), <N> threads``: float results of
-    the same code can differ between CPUs whose kernels differ, and a long training run carries that on."""
+    the same code can differ between CPUs whose kernels differ, and a long training run carries that on.
+    ``device`` (a ``torch.device``, e.g. a trainer's ``strategy.root_device``) is the one that ran; by default the
+    GPU if there is one, else the CPU; any other kind is named as torch names it."""
     import torch
-    if torch.cuda.is_available():
-        return f"cuda: {torch.cuda.get_device_name(0)}"
+    kind = device.type if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
+    if kind == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    if kind != "cpu":
+        return str(device)
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -153,7 +158,7 @@ def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: l
             if f"{split}_perplexity" in metrics:
                 metrics[f"{split}_nats_per_char"] = math.log(metrics[f"{split}_perplexity"])
     run = {"config": str(config), "dataset": _dataset_name(cli.datamodule), "metrics": metrics,
-           "epochs": epochs, "wall_seconds": round(wall, 1), "device": device_name(),
+           "epochs": epochs, "wall_seconds": round(wall, 1), "device": device_name(cli.trainer.strategy.root_device),
            "history": history.epochs, "checkpoint_dir": cli.trainer.log_dir, "export_dir": export}
     if overrides:  # flags given after `--`: the row was trained with them, not with the config alone
         run["overrides"] = list(overrides)
@@ -198,8 +203,8 @@ def run_retest(folder: Path, recipe: dict, spec: dict, data_dir: str | None = No
     test = cli.trainer.test(cli.model, datamodule=cli.datamodule)[0]
     return {"config": f"{folder / source['config']} + " + " ".join(settings) + f" (the model of {spec['of']})",
             "dataset": _dataset_name(cli.datamodule), "metrics": {k: float(v) for k, v in test.items()},
-            "epochs": done["epochs"], "wall_seconds": round(time.perf_counter() - start, 1), "device": device_name(),
-            "retest_of": spec["of"]}
+            "epochs": done["epochs"], "wall_seconds": round(time.perf_counter() - start, 1),
+            "device": device_name(cli.trainer.strategy.root_device), "retest_of": spec["of"]}
 
 
 def _load_results(path: Path) -> dict:

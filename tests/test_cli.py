@@ -133,6 +133,9 @@ def test_device_name_names_the_cpu_kernels_and_threads(monkeypatch):
     name = device_name()
     assert name.startswith("cpu: ") and name.endswith(f", {torch.get_num_threads()} threads")
     assert f"({torch.backends.cpu.get_cpu_capability()})" in name, name
+    # the device that ran is named, not the best one present: a CPU run on a GPU machine is a CPU row
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert device_name(torch.device("cpu")) == name and device_name(torch.device("meta")) == "meta"
 
 
 def test_software_versions_marks_changed_code_not_changed_results(tmp_path):
