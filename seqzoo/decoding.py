@@ -27,8 +27,8 @@ import torch
 
 from seqzoo.utils import evaluating
 
-__all__ = ["Hypothesis", "StepFn", "reorder_state", "length_penalty", "check_length_penalty", "filter_logits", "greedy",
-           "sample", "beam_search", "generate", "generate_main", "translate_main"]
+__all__ = ["Hypothesis", "StepFn", "reorder_state", "suppress", "length_penalty", "check_length_penalty", "filter_logits",
+           "greedy", "sample", "beam_search", "generate", "generate_main", "translate_main"]
 
 StepFn = Callable[[torch.Tensor, Any], "tuple[torch.Tensor, Any]"]
 
@@ -53,6 +53,20 @@ def reorder_state(state, index: torch.Tensor):
     if isinstance(state, (tuple, list)):
         return type(state)(reorder_state(s, index) for s in state)
     raise TypeError(f"cannot reorder a state of type {type(state).__name__}; pass reorder_fn=")
+
+
+def suppress(step_fn: StepFn, ids) -> StepFn:
+    """``step_fn`` that never proposes ``ids``: their log-probabilities become ``-inf`` (as fairseq and
+    ``transformers`` do for padding). For tokens a model never sees as a target, such as ``<pad>`` and ``<bos>``,
+    which training leaves with a small but non-zero probability."""
+    ids = sorted(set(ids))
+    if not ids:
+        return step_fn
+
+    def step(tokens, state):
+        log_probs, state = step_fn(tokens, state)
+        return log_probs.index_fill(-1, torch.tensor(ids, device=log_probs.device), float("-inf")), state
+    return step
 
 
 def length_penalty(length: int, alpha: float) -> float:
@@ -213,13 +227,15 @@ _greedy, _sample = greedy, sample
 @torch.no_grad()
 def generate(lm, prompt_ids, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
              top_p: float | None = None, greedy: bool = False, eos_id: int | None = None,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+             generator: torch.Generator | None = None, suppress_ids=None) -> torch.Tensor:
     """Continue ``prompt_ids`` ((P,) or (N, P) int64, P >= 1) with ``lm``, any module with ``forward(ids (N, T),
     state) -> (logits (N, T, V), state)`` such as :class:`seqzoo.models.rnn_lm.RNNLM`, or an
     :class:`~seqzoo.models.ngram.NGramLM` (its ``decode_step``).
 
     Returns the new tokens only, (N, max_new_tokens) int64 (fewer columns if every row emitted ``eos_id``;
-    after its ``eos`` a row holds ``eos``). ``greedy=True`` ignores temperature / top-k / top-p.
+    after its ``eos`` a row holds ``eos``). ``greedy=True`` ignores temperature / top-k / top-p. ``suppress_ids``
+    are never generated (see :func:`suppress`); by default the ``<pad>`` and ``<bos>`` of ``lm.vocab``, which an LM
+    never has as a target.
     """
     ids = torch.as_tensor(prompt_ids, dtype=torch.long)
     ids = ids.view(1, -1) if ids.dim() == 1 else ids
@@ -228,8 +244,12 @@ def generate(lm, prompt_ids, max_new_tokens: int, temperature: float = 1.0, top_
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
     pick = (lambda lp: lp.argmax(-1)) if greedy else _sampler(temperature, top_k, top_p, generator)
+    if suppress_ids is None:
+        vocab = getattr(lm, "vocab", None)
+        suppress_ids = (vocab.pad_id, vocab.bos_id) if hasattr(vocab, "bos_id") else ()
     if not isinstance(lm, torch.nn.Module):  # an n-gram LM: a step function of its own, on the CPU
-        return _run(lm.decode_step, lm.decode_state(ids[:, :-1]), ids[:, -1], eos_id, max_new_tokens, pick)[0]
+        step = suppress(lm.decode_step, suppress_ids)
+        return _run(step, lm.decode_state(ids[:, :-1]), ids[:, -1], eos_id, max_new_tokens, pick)[0]
 
     def step(tokens, st):
         logits, st = lm(tokens, st)
@@ -238,7 +258,7 @@ def generate(lm, prompt_ids, max_new_tokens: int, temperature: float = 1.0, top_
     with evaluating(lm) as device:
         ids = ids.to(device)
         state = lm(ids[:, :-1])[1] if ids.shape[1] > 1 else None
-        return _run(step, state, ids[:, -1], eos_id, max_new_tokens, pick)[0]
+        return _run(suppress(step, suppress_ids), state, ids[:, -1], eos_id, max_new_tokens, pick)[0]
 
 
 def generate_main(argv=None) -> int:

@@ -3,9 +3,10 @@ nucleus sampling, and generate() on an RNN LM."""
 import pytest
 import torch
 
-from seqzoo.data.translation import BOS_ID, EOS_ID
+from seqzoo.data.translation import BOS_ID, EOS_ID, PAD_ID
+from seqzoo.data.vocab import Vocab
 from seqzoo.decoding import (Hypothesis, beam_search, filter_logits, generate, greedy, length_penalty,
-                             reorder_state, sample)
+                             reorder_state, sample, suppress)
 from seqzoo.models.rnn_lm import RNNLM
 from seqzoo.models.seq2seq import Seq2SeqNet
 
@@ -204,6 +205,38 @@ def test_generate_with_rnn_lm(cell):
     assert lm.training  # generate puts the model back in the mode it found it in
     with pytest.raises(ValueError, match="at least one token"):
         generate(lm, torch.zeros(1, 0, dtype=torch.long), 3)
+
+
+def test_suppressed_tokens_are_never_produced():
+    step = suppress(FixedDistribution([0.6, 0.1, 0.3]), [0])
+    start = torch.zeros(3, dtype=torch.long)
+    assert [h.tokens for h in greedy(step, None, start, None, 4)] == [[2] * 4] * 3
+    assert {t for h in sample(step, None, start, None, 50) for t in h.tokens} == {1, 2}
+    assert all(0 not in h.tokens for hs in beam_search(step, None, start, 1, 3, 5, n_best=3) for h in hs)
+    assert suppress(step, []) is step
+
+
+def test_translation_and_lm_generation_never_emit_pad_or_bos():
+    net = _net()
+    with torch.no_grad():  # a decoder that all but always proposes <pad>, then <bos>
+        net.decoder.out.bias[PAD_ID] += 50.0
+        net.decoder.out.bias[BOS_ID] += 40.0
+    src, lengths = _batch([5, 2, 9])
+    raw = greedy(net.decode_step, net.encode(src, lengths), torch.full((3,), BOS_ID), EOS_ID, 8)
+    assert all(h.tokens[0] == PAD_ID for h in raw)
+    for beam in (1, 3):
+        hyps = [h for hs in net.generate(src, lengths, beam_size=beam, max_len=8) for h in hs]
+        assert len(hyps) == 3 and not any({PAD_ID, BOS_ID} & set(h.tokens) for h in hyps)
+    torch.manual_seed(0)
+    lm = RNNLM(vocab_size=12, embedding_size=8, hidden_size=8, num_layers=1).eval()
+    with torch.no_grad():
+        lm.decoder.bias[PAD_ID] += 50.0
+    prompt = torch.tensor([[EOS_ID, 5]])
+    assert (generate(lm, prompt, 6, greedy=True) == PAD_ID).all()   # a bare network has no vocab: nothing banned
+    lm.vocab = Vocab.build([[f"w{i}" for i in range(8)]])            # as from_pretrained attaches it
+    out = generate(lm, prompt.repeat(20, 1), 6, temperature=2.0, generator=torch.Generator().manual_seed(0))
+    assert not {PAD_ID, BOS_ID} & set(out.flatten().tolist())
+    assert (generate(lm, prompt, 6, greedy=True, suppress_ids=()) == PAD_ID).all()
 
 
 def test_hypothesis_fields():

@@ -225,9 +225,10 @@ class Seq2SeqNet(HubMixin, nn.Module):
         state = self.encode(src, src_lengths)
         max_len = max_len or int(src.shape[1] * 2 + 10)
         start = torch.full((src.shape[0],), BOS_ID, dtype=torch.long, device=src.device)
+        step = decoding.suppress(self.decode_step, (PAD_ID, BOS_ID))   # never targets in training
         if beam_size == 1 and n_best == 1:
-            return [[h] for h in decoding.greedy(self.decode_step, state, start, EOS_ID, max_len)]
-        return decoding.beam_search(self.decode_step, state, start, EOS_ID, beam_size, max_len, alpha, n_best)
+            return [[h] for h in decoding.greedy(step, state, start, EOS_ID, max_len)]
+        return decoding.beam_search(step, state, start, EOS_ID, beam_size, max_len, alpha, n_best)
 
 
 class Seq2Seq(HubMixin, L.LightningModule):
