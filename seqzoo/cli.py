@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 
@@ -279,6 +280,8 @@ def run_evaluate(name_or_path: str, dataset: str | None = None, split: str = "te
         out["oov_rate"] = _check_oov(float((words == vocab.unk_id).mean()) if len(words) else 0.0, out, allow_oov)
         r = stream_perplexity(model, StreamBatches(ids, batch_size, bptt, vocab.eos_id, vocab.pad_id))
         out.update(perplexity=r["perplexity"], tokens=r["tokens"])
+        if vocab.level == "char":  # as a char LM's recipe reports it
+            out["nats_per_char"] = math.log(r["perplexity"])
     out["seconds"] = round(time.perf_counter() - start, 3)
     return out
 
@@ -330,7 +333,8 @@ def _evaluate(argv):
         unit = f"{r['tokens']} tokens" if "tokens" in r else f"{r['sentences']} sentences"
         print(f"{where}: accuracy {r['accuracy']:.2%} over {unit} ({r['seconds']:.1f} s)")
     else:
-        print(f"{where}: perplexity {r['perplexity']:.2f} over {r['tokens']} tokens, "
+        nats = f" ({r['nats_per_char']:.3f} nats/char)" if "nats_per_char" in r else ""
+        print(f"{where}: perplexity {r['perplexity']:.2f}{nats} over {r['tokens']} tokens, "
               f"{r['oov_rate']:.2%} read as <unk> ({r['seconds']:.1f} s)")
 
 
@@ -434,11 +438,12 @@ def _finetune(argv):
         print(json.dumps(r))
     else:
         b, f, o = r["before"], r["after"], r["oov"]
-        test = (f", test {b['test_perplexity']:.2f} -> {f['test_perplexity']:.2f}" if "test_perplexity" in f
+        metric, fmt = ("nats_per_char", ".3f") if "valid_nats_per_char" in f else ("perplexity", ".2f")
+        test = (f", test {b['test_' + metric]:{fmt}} -> {f['test_' + metric]:{fmt}}" if f"test_{metric}" in f
                 else " (no --test given)")
-        print(f"{a.model} -> {r['out']}: valid perplexity {b['valid_perplexity']:.2f} -> {f['valid_perplexity']:.2f}"
-              f"{test}; OOV rate (valid) "
-              f"{100 * o['valid_before']:.2f}% -> {100 * o['valid_after']:.2f}% ({r['new_words']} new words)")
+        print(f"{a.model} -> {r['out']}: valid {metric.replace('_', ' ')} {b['valid_' + metric]:{fmt}} -> "
+              f"{f['valid_' + metric]:{fmt}}{test}; OOV rate (valid) "
+              f"{100 * o['valid_before']:.2f}% -> {100 * o['valid_after']:.2f}% ({r['new_words']} new {'characters' if metric == 'nats_per_char' else 'words'})")
 
 
 VERBS = {

@@ -173,6 +173,8 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
             s = {"valid_perplexity": trainer.validate(task, datamodule=dm, verbose=False)[0]["valid_perplexity"]}
             if has_test:
                 s["test_perplexity"] = trainer.test(task, datamodule=dm, verbose=False)[0]["test_perplexity"]
+            if vocab.level == "char":  # a char LM is reported in nats per character, as its recipe does
+                s.update({k.replace("perplexity", "nats_per_char"): math.log(v) for k, v in list(s.items())})
             return s
 
         before = scores()

@@ -96,3 +96,23 @@ def test_demo_is_the_model_of_its_recipe_row(no_hub, data_dir, capsys):
         r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert r["tokens"] == row["metrics"][f"{split}_tokens"]
         assert r["perplexity"] == pytest.approx(row["metrics"][f"{split}_perplexity"], rel=1e-5)
+        assert r["nats_per_char"] == pytest.approx(row["metrics"][f"{split}_nats_per_char"], rel=1e-5)
+
+
+def test_finetuning_the_demo_reports_nats_per_char_as_its_recipe_does(no_hub, tmp_path, capsys):
+    from seqzoo.cli import main
+    for name, lines in (("train", VERSE * 6), ("valid", VERSE[:2]), ("test", VERSE[2:])):
+        (tmp_path / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "ft"
+    assert main(["finetune", DEMO, "--train", str(tmp_path / "train.txt"), "--valid", str(tmp_path / "valid.txt"),
+                 "--test", str(tmp_path / "test.txt"), "--max-steps", "2", "--batch-size", "2", "--bptt", "20",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()[-1]
+    r = json.loads((out / "finetune.json").read_text())
+    for stage in ("before", "after"):
+        for split in ("valid", "test"):
+            m = r[stage]
+            assert m[f"{split}_nats_per_char"] == pytest.approx(math.log(m[f"{split}_perplexity"]))
+    b, a = r["before"]["valid_nats_per_char"], r["after"]["valid_nats_per_char"]
+    assert f"valid nats per char {b:.3f} -> {a:.3f}" in printed and "new characters" in printed
+    assert "nats per character" in (out / "README.md").read_text()
