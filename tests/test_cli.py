@@ -86,10 +86,22 @@ def test_recipe_tables_name_existing_configs():
 
 
 def test_fit_then_test_via_cli(tiny_corpus, tmp_path, capsys):
-    cfg = REPO / "recipes/ptb/lstm_small.yaml"
-    assert main(["fit", "--config", str(cfg), "--data.dataset", str(tiny_corpus),
-                 "--trainer.default_root_dir", str(tmp_path), "--model.init_args.hidden_size", "16",
-                 "--model.init_args.embedding_size", "16", *FAST]) == 0
+    """`seqzoo fit` writes a checkpoint; `seqzoo test --ckpt_path` scores it below the untrained model."""
+    import re
+    args = ["--config", str(REPO / "recipes/ptb/lstm_small.yaml"), "--data.dataset", str(tiny_corpus),
+            "--trainer.default_root_dir", str(tmp_path), "--model.init_args.hidden_size", "32",
+            "--model.init_args.embedding_size", "32", "--model.init_args.num_layers", "1",
+            *FAST[:6]]  # checkpointing on
+
+    def test_perplexity(*extra) -> float:
+        assert main(["test", *args, *extra]) == 0
+        return float(re.search(r"test_perplexity\W+([0-9.]+)", capsys.readouterr().out).group(1))
+
+    untrained = test_perplexity()
+    assert main(["fit", *args, "--trainer.max_epochs", "20", "--data.batch_size", "4", "--data.bptt", "8",
+                 "--model.init_args.optimizer", "adam", "--model.init_args.lr", "0.01"]) == 0
+    ckpt, = (tmp_path / "checkpoints").glob("*.ckpt")
+    assert test_perplexity("--ckpt_path", str(ckpt)) < 0.5 * untrained
 
 
 def test_reproduce_writes_results(tiny_corpus, tmp_path, monkeypatch):

@@ -231,29 +231,20 @@ def test_init_embedding_shapes_and_freeze(small_vectors):
 
 
 def test_lm_with_pretrained_embeddings_trains(tiny_corpus, tmp_path):
-    """The wiring proposed for RNNLanguageModel (``embeddings=`` / ``freeze_embeddings=``), in a subclass."""
+    """RNNLanguageModel(embeddings=..., freeze_embeddings=...): the vectors are loaded at fit, and stay fixed
+    only when frozen."""
     import lightning as L
 
     from seqzoo.data.lm import LanguageModelDataModule
     from seqzoo.models.rnn_lm import RNNLanguageModel
-
-    class EmbLM(RNNLanguageModel):
-        def __init__(self, embeddings=None, freeze_embeddings=False, **kw):
-            super().__init__(**kw)
-            self.embeddings, self.freeze_embeddings = embeddings, freeze_embeddings
-
-        def setup(self, stage):
-            if stage == "fit" and self.embeddings:  # before a checkpoint restore, so resuming keeps trained weights
-                init_embedding(self.net.embed, self.trainer.datamodule.vocab, self.embeddings,
-                               freeze=self.freeze_embeddings)
 
     train_embeddings("word2vec", tiny_corpus / "train.txt", tmp_path / "w2v", dim=8, min_count=1, epochs=1,
                      workers=1, progress=False)
     start = {}
     for freeze in (True, False):
         dm = LanguageModelDataModule(str(tiny_corpus), batch_size=4, eval_batch_size=4, bptt=5)
-        m = EmbLM(embeddings=str(tmp_path / "w2v"), freeze_embeddings=freeze, vocab_size=dm.vocab_size,
-                  embedding_size=8, hidden_size=8, lr=1.0)
+        m = RNNLanguageModel(embeddings=str(tmp_path / "w2v"), freeze_embeddings=freeze, vocab_size=dm.vocab_size,
+                             embedding_size=8, hidden_size=8, lr=1.0)
         trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                             enable_model_summary=False)
         trainer.fit(m, datamodule=dm)
