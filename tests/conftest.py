@@ -17,6 +17,13 @@ def shared_data_dir() -> Path | None:
     return d if (d / "ptb" / "ptb.train.txt").exists() else None
 
 
+def registered(family: str) -> list[str]:
+    """Every registered model name of a family (``ctc``, ``tagger`` ...): tests that cover a family's variants
+    take their list from the registry, so a new variant is tested the day it is registered."""
+    from seqzoo.registry import _family
+    return sorted(name for name, f in _family.items() if f == family)
+
+
 @pytest.fixture
 def data_dir() -> Path:
     d = shared_data_dir()

@@ -13,6 +13,9 @@ NEURAL = [n for n in seqzoo.list_models() if _family[n] in ("rnn_lm", "window_lm
 
 
 def test_every_registered_model_is_tested_somewhere():
+    """Each family's variant tests take their names from the registry (NEURAL here, seq2seq_* in test_seq2seq,
+    tests.conftest.registered in the ctc / tagger / classifier tests, every name in tests/test_hub.py): a new
+    family must be added to them, and this list, by hand."""
     families = set(_family.values())
     assert families == {"rnn_lm", "window_lm", "ngram", "seq2seq", "tagger", "classifier", "ctc"}
 

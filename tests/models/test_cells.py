@@ -107,6 +107,8 @@ def test_dropout_between_layers_only_in_training():
     a = m(x)[0]
     torch.manual_seed(1)
     assert not torch.allclose(a, m(x)[0])
+    one = cells.LSTM(3, 4, num_layers=1, dropout=0.5)   # as torch.nn.LSTM: never after the last layer
+    torch.testing.assert_close(one.train()(x)[0], one.eval()(x)[0])
 
 
 def test_bad_arguments():

@@ -5,8 +5,9 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from seqzoo.data.tagging import TaggingDataModule
-from seqzoo.models.tagger import (CHAR_ENCODERS, RecurrentEncoder, RNNTagger, TaggerConfig, TaggerTask,
+from seqzoo.models.tagger import (CHAR_ENCODERS, UNK_ID, RecurrentEncoder, RNNTagger, TaggerConfig, TaggerTask,
                                   lengths_to_mask)
+from tests.conftest import registered
 
 
 def _quiet_trainer(**kw):
@@ -66,10 +67,16 @@ def test_pretrained_embeddings_and_word_dropout():
                   embeddings=torch.randn(30, 9))
     task = TaggerTask(vocab_size=30, num_tags=3, embedding_size=8, hidden_size=4, embeddings=vecs)
     assert "embeddings" not in task.hparams and torch.equal(task.net.embed.weight.data, vecs)
-    # word dropout only in training: eval outputs are deterministic
+    # word dropout only in training: eval outputs are deterministic; in training, words become <unk>, padding not
     m = RNNTagger(vocab_size=30, num_tags=3, embedding_size=8, hidden_size=4, word_dropout=0.5).eval()
     ids = torch.randint(4, 30, (2, 6))
     assert torch.equal(m(ids), m(ids))
+    m = RNNTagger(vocab_size=30, num_tags=3, embedding_size=8, hidden_size=4, word_dropout=1.0 - 1e-9).train()
+    lengths = torch.tensor([6, 4])
+    all_unk = ids.masked_fill(torch.arange(6) < lengths.view(2, 1), UNK_ID)   # padding positions keep their ids
+    trained_view = m(ids, lengths)
+    assert torch.equal(trained_view, m(all_unk, lengths))
+    assert not torch.equal(trained_view, m.eval()(ids, lengths))
 
 
 def test_bad_config_values():
@@ -142,12 +149,9 @@ def test_tiny_tagger_overfits(tmp_path, char_encoder):
     assert after["valid_accuracy"] == 1.0 and after["train_accuracy"] > 0.9
 
 
-@pytest.mark.parametrize("name", ["bilstm_tagger_2x200", "bigru_tagger_2x200", "bilstm_charlstm_tagger_2x200",
-                                  "bilstm_charcnn_tagger_2x200"])
+@pytest.mark.parametrize("name", registered("tagger"))
 def test_registered_variants_forward_backward(name):
-    import seqzoo.models.tagger  # noqa: F401  (registers the variants)
-    from seqzoo.registry import create_model, list_models
-    assert name in list_models("*tagger*")
+    from seqzoo.registry import create_model
     m = create_model(name, vocab_size=40, num_tags=5, num_chars=20, embedding_size=8, hidden_size=8,
                      char_hidden_size=4)
     ids, lengths, chars, char_lengths = _batch()
