@@ -12,6 +12,7 @@ import math
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.apply_func import move_data_to_device
 import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanMetric, SumMetric
@@ -110,8 +111,8 @@ class LanguageModelTask(HubMixin, L.LightningModule):
         # mid-epoch): carry on exactly where the checkpoint was taken.
         resume, self._resume = self._resume, None
         if resume is not None:
-            if resume["train_state"] is not None:  # taken mid-epoch
-                self._state["train"] = resume["train_state"]
+            if resume["train_state"] is not None:  # taken mid-epoch; Lightning loads it onto the CPU
+                self._state["train"] = move_data_to_device(resume["train_state"], self.device)
             torch.set_rng_state(resume["rng"])
             if resume.get("plateau_step") is not None:  # the step Lightning skips on resuming (see below)
                 self.trainer.lr_scheduler_configs[0].scheduler.step(resume["plateau_step"])

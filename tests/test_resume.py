@@ -126,3 +126,18 @@ def test_a_run_stopped_inside_an_epoch_resumes_the_rest_of_it(tiny_corpus, tmp_p
     assert resumed.optimizers[0].param_groups[0]["lr"] == ref.optimizers[0].param_groups[0]["lr"]
     assert resumed.callback_metrics["valid_perplexity"].item() == pytest.approx(
         ref.callback_metrics["valid_perplexity"].item(), rel=1e-6)
+
+
+def test_resumed_mid_epoch_state_follows_the_model_to_its_device():
+    """Lightning loads a checkpoint onto the CPU and moves only the model and optimiser: the carried LSTM state
+    must follow the model (a CUDA run resumed mid-epoch would fail its first step). The 'meta' device stands
+    in for a GPU here."""
+    import torch
+
+    from seqzoo.models.rnn_lm import RNNLanguageModel
+    model = RNNLanguageModel(vocab_size=12, embedding_size=4, hidden_size=4, num_layers=1)
+    state = (torch.zeros(1, 3, 4), torch.zeros(1, 3, 4))
+    model._resume = {"train_state": state, "rng": torch.get_rng_state(), "mid_epoch": True}
+    model._device = torch.device("meta")
+    model.on_train_start()
+    assert [t.device.type for t in model._state["train"]] == ["meta", "meta"]
