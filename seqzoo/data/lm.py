@@ -27,7 +27,7 @@ from typing import Iterator
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from seqzoo.data.base import SplitLoaders
 from seqzoo.data.corpora import load_corpus
@@ -68,9 +68,14 @@ class StreamBatches(IterableDataset):
         return math.ceil(self.inputs.shape[1] / self.bptt)
 
     def __iter__(self) -> Iterator[dict]:
-        start, self.start = (self.start if self.start < len(self) else 0), 0
-        for i in range(start * self.bptt, self.inputs.shape[1], self.bptt):
-            yield {"input_ids": self.inputs[:, i:i + self.bptt], "targets": self.targets[:, i:i + self.bptt]}
+        start, self.start = (self.start if self.start < len(self) else 0), 0   # read now, not at the first next()
+        steps = range(start, len(self))
+        w = get_worker_info()  # loader workers take every num_workers-th batch; the loader interleaves them in order
+        return (self._batch(i) for i in (steps[w.id::w.num_workers] if w is not None else steps))
+
+    def _batch(self, i: int) -> dict:
+        t = slice(i * self.bptt, (i + 1) * self.bptt)
+        return {"input_ids": self.inputs[:, t], "targets": self.targets[:, t]}
 
 
 class ResumableLoader(DataLoader):
@@ -89,6 +94,11 @@ class ResumableLoader(DataLoader):
 
     def load_state_dict(self, state: dict) -> None:
         self.dataset.start = state["batches_done"]
+
+    def __iter__(self):
+        it = super().__iter__()  # the dataset (or, with workers, each worker's copy of it) has read its start
+        self.dataset.start = 0   # so the skip applies to this pass only, whatever num_workers is
+        return it
 
 
 def _collate_sentences(rows: list[np.ndarray], start_id: int, pad_id: int) -> dict:

@@ -49,6 +49,26 @@ def test_ddp_ranks_disjoint_and_equal_to_one_process():
     assert torch.equal(torch.cat([ranks[0][1], ranks[1][1]]), single[1])
 
 
+def test_loader_workers_keep_the_stream_order_and_a_resume_skips_once():
+    """With loader workers, every batch comes once and in order (each worker reads every k-th batch); a mid-epoch
+    resume skips the batches already trained on in that epoch only, however many workers read."""
+    from torch.utils.data import DataLoader
+
+    from seqzoo.data.lm import ResumableLoader
+    stream = np.arange(10, 10 + 307)
+    ds = StreamBatches(stream, 4, 5, START, PAD)
+    ref = [b["targets"] for b in DataLoader(ds, batch_size=None)]
+    assert len(ref) == len(ds) == 16
+    for workers in (1, 2, 3):
+        got = [b["targets"] for b in DataLoader(ds, batch_size=None, num_workers=workers)]
+        assert len(got) == len(ref) and all(torch.equal(a, b) for a, b in zip(got, ref)), workers
+        loader = ResumableLoader(StreamBatches(stream, 4, 5, START, PAD), lambda: 0, num_workers=workers)
+        loader.load_state_dict({"batches_done": 6})
+        resumed, next_epoch = list(loader), list(loader)
+        assert len(resumed) == 10 and len(next_epoch) == 16, workers
+        assert all(torch.equal(a["targets"], b) for a, b in zip(resumed + next_epoch, ref[6:] + ref))
+
+
 def test_datamodule_counts_every_token(tiny_corpus):
     dm = LanguageModelDataModule(str(tiny_corpus), batch_size=3, eval_batch_size=2, bptt=4)
     dm.setup()
