@@ -519,3 +519,12 @@ def test_every_recipe_folder_has_a_readme_that_names_real_runs_models_and_files(
                 assert name in pretrained, (folder.name, name)
         for link in re.findall(r"\]\(([^)#:]+)\)", text):  # relative links
             assert (folder / link).exists(), (folder.name, link)
+
+
+@pytest.mark.parametrize("config", ["ptb/lstm_small.yaml", "ptb/window_lm.yaml"])
+def test_fit_in_bf16_mixed_precision(config, tiny_corpus, tmp_path):
+    """--trainer.precision bf16-mixed (what a GPU run would use) trains, with finite losses (a non-finite one
+    stops training with an error): autocast on the CPU here."""
+    cfg = REPO / "recipes" / config
+    assert main(["fit", "--config", str(cfg), "--data.dataset", str(tiny_corpus), "--trainer.precision",
+                 "bf16-mixed", "--trainer.max_steps", "3", "--trainer.default_root_dir", str(tmp_path), *FAST]) == 0

@@ -188,7 +188,7 @@ class RNNTagger(HubMixin, nn.Module):
                 raise ValueError("this tagger has character features: pass chars and char_lengths")
             feats = self.chars(chars[mask], char_lengths[mask].clamp(min=1))  # (N real words, C)
             per_token = x.new_zeros(B, T, feats.shape[-1])
-            per_token[mask] = feats                                  # padding keeps zeros
+            per_token[mask] = feats.to(per_token.dtype)              # padding keeps zeros; autocast: bf16 feats
             x = torch.cat([x, per_token], dim=-1)
         out, _ = self.encoder(self.drop(x), lengths)                 # (B, T, dirs * H)
         return self.out(self.drop(out))                              # (B, T, num_tags)

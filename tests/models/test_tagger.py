@@ -159,3 +159,14 @@ def test_registered_variants_forward_backward(name):
     assert logits.shape == (2, 5, 5)
     logits.logsumexp(-1).mean().backward()
     assert all(p.grad is not None for p in m.parameters())
+
+
+@pytest.mark.parametrize("char_encoder", CHAR_ENCODERS)
+def test_forward_under_bf16_autocast(char_encoder):
+    """Trainer(precision="bf16-mixed"): the char encoder's features come out in bf16, the word embeddings in fp32."""
+    m = RNNTagger(vocab_size=40, num_tags=5, num_chars=20, embedding_size=8, hidden_size=8, char_hidden_size=4,
+                  char_encoder=char_encoder)
+    ids, lengths, chars, char_lengths = _batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = m(ids, lengths, chars, char_lengths)
+    assert logits.shape == (2, 5, 5) and torch.isfinite(logits.float()).all()
