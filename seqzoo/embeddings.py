@@ -480,7 +480,7 @@ def train_embeddings(method: str = "word2vec", corpus: str | os.PathLike = "", o
     from gensim.models.word2vec import LineSentence
 
     cfg = TrainConfig(method, sg, negative, dim, window, epochs, min_count, workers, seed)
-    out = check_folder(out, "vectors.kv", "an embeddings output folder (no vectors.kv)")  # as load_embeddings tells one
+    out = check_folder(out, lambda d: (d / "vectors.kv").is_file(), "an embeddings output folder (no vectors.kv)")  # as load_embeddings tells one
     path = _corpus_path(corpus, data_dir)
     cls = Word2Vec if method == "word2vec" else FastText
     extra = dict(min_n=cfg.min_n, max_n=cfg.max_n) if method == "fasttext" else {}

@@ -326,7 +326,16 @@ def _save_into(model, folder: Path, vocab, card: str | None, card_name: str | No
 def check_target(directory: str | os.PathLike) -> Path:
     """The absolute path of a folder that :func:`save_pretrained` may write: new, empty, or a seqzoo checkpoint
     folder (replaced as a whole), below no file. Callers that train first check it before they start."""
-    return check_folder(directory, CONFIG_NAME, "a seqzoo checkpoint folder")
+    return check_folder(directory, _is_checkpoint_folder, "a seqzoo checkpoint folder")
+
+
+def _is_checkpoint_folder(folder: Path) -> bool:
+    """``folder/config.json`` is a seqzoo config (a transformers model folder has a config.json too)."""
+    try:
+        config = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and "format_version" in config and "family" in config
 
 
 def save_pretrained(model, directory: str | os.PathLike, vocab=None, card: str | None = None,

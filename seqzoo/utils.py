@@ -52,12 +52,12 @@ def check_oov(rate: float, text, model, hint: str = "") -> float:
     return rate
 
 
-def check_folder(directory: str | os.PathLike, marker: str, kind: str) -> Path:
-    """The absolute path of a folder that :func:`write_folder` may replace: new, empty, or one of ours (it holds
-    the file ``marker``; ``kind`` names such a folder in the error), below no file. Callers that train first
-    check it before they start."""
+def check_folder(directory: str | os.PathLike, is_ours, kind: str) -> Path:
+    """The absolute path of a folder that :func:`write_folder` may replace: new, empty, or one of ours
+    (``is_ours(folder)`` is true; ``kind`` names such a folder in the error), below no file. Callers that train
+    first check it before they start."""
     target = Path(directory).expanduser().absolute()
-    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / marker).is_file())):
+    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not is_ours(target))):
         raise ValueError(f"{target} exists and is not {kind}: refusing to replace it")
     above = next((p for p in target.parents if p.exists()), None)
     if above is not None and not above.is_dir():

@@ -137,6 +137,11 @@ def test_save_refuses_to_replace_a_folder_that_is_not_a_checkpoint(tmp_path):
     with pytest.raises(ValueError, match="not a seqzoo checkpoint folder"):
         hub.save_pretrained(RNNLM(RNNLMConfig(**TINY_RNN)), tmp_path / "mine")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+    # a transformers model folder has a config.json too: not ours either
+    (tmp_path / "mine" / "config.json").write_text('{"model_type": "bert"}')
+    with pytest.raises(ValueError, match="not a seqzoo checkpoint folder"):
+        hub.save_pretrained(RNNLM(RNNLMConfig(**TINY_RNN)), tmp_path / "mine")
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["config.json", "notes.txt"]
 
 
 # -- strict loading ----------------------------------------------------------------------------------
