@@ -390,7 +390,7 @@ def _finetune(argv):
     p.add_argument("--tag-column", default=None, help="--data, taggers: upos or xpos (default: upos)")
     p.add_argument("--valid", default=None, help="validation text (default: train split 90/5/5 by line)")
     p.add_argument("--test", default=None,
-                   help="test text, scored before and after (--valid without --test: no test score)")
+                   help="test text, scored before and after; needs --valid (--valid without --test: no test score)")
     p.add_argument("--out", default=None, help="new checkpoint folder (default: runs/finetune/NAME)")
     p.add_argument("--extend-vocab", action="store_true", help="append the new corpus's frequent unknown words")
     p.add_argument("--min-freq", type=int, default=2, help="--extend-vocab: times a word must occur (default: 2)")

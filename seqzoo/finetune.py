@@ -124,6 +124,9 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
     from seqzoo.hub import load_model, model_family
 
     _check_run(model, out, epochs, max_steps, lr, lr_decay, batch_size)
+    if test is not None and valid is None:
+        raise ValueError("--test needs --valid: without --valid the train text is split 90/5/5 by line, and its "
+                         "last 5% is the test text")
     start = time.perf_counter()
     L.seed_everything(seed, verbose=False)
     net = load_model(model, trust_pickle)

@@ -133,6 +133,7 @@ def test_finetune_refuses_flags_that_cannot_work_before_training(tmp_path, capsy
                           ([*train, *out, "--lr", "nan"], "--lr must be a finite number > 0, got nan"),
                           ([*train, *out, "--lr-decay", "-1"], "--lr-decay must be a finite number > 0"),
                           ([*train, *out, "--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+                          ([*train, *out, "--test", str(tmp_path / "known.txt")], "--test needs --valid"),
                           ([*missing, "--out", str(lm)], "is the model being fine-tuned"),
                           ([*missing, "--out", str(user)], "is not a seqzoo checkpoint folder"),
                           (["--train", str(tmp_path / "foreign.txt"), *out], "66.7% of the words of")]:
