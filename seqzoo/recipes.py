@@ -21,11 +21,14 @@ import yaml
 __all__ = ["reproduce", "run_fit", "run_retest", "device_name", "software_versions", "History", "write_results"]
 
 
-def device_name(device=None) -> str:
+def device_name(device=None, processes: int = 1) -> str:
     """``cuda: <GPU>``, or ``cpu: <model> (<the vector ISA torch's kernels use>), <N> threads``: float results of
     the same code can differ between CPUs whose kernels differ, and a long training run carries that on.
     ``device`` (a ``torch.device``, e.g. a trainer's ``strategy.root_device``) is the one that ran; by default the
-    GPU if there is one, else the CPU; any other kind is named as torch names it."""
+    GPU if there is one, else the CPU; any other kind is named as torch names it. ``processes`` > 1 (a DDP run's
+    world size) prefixes ``<N> x``."""
+    if processes > 1:
+        return f"{processes} x {device_name(device)}"
     import torch
     kind = device.type if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
     if kind == "cuda":
@@ -146,11 +149,10 @@ def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: l
     test_is_valid = getattr(cli.datamodule, "test_is_valid", False)
     test = {} if test_is_valid else cli.trainer.test(cli.model, datamodule=cli.datamodule)[0]
     wall = time.perf_counter() - start
-    export = None
+    export, log_dir = None, cli.trainer.log_dir  # log_dir is a collective under DDP: every rank asks
     if cli.trainer.is_global_zero:  # the trained model as a seqzoo checkpoint folder (safetensors + vocabularies)
         from seqzoo.hub import save_pretrained
-        export = _cwd_relative(save_pretrained(cli.model, Path(cli.trainer.log_dir or cli.trainer.default_root_dir)
-                                               / "seqzoo"))
+        export = _cwd_relative(save_pretrained(cli.model, Path(log_dir or cli.trainer.default_root_dir) / "seqzoo"))
     last = history.epochs[-1] if history.epochs else {}
     metrics = {**{k: v for k, v in last.items() if k.startswith("valid_")}, **{k: float(v) for k, v in test.items()}}
     if getattr(cli.datamodule.hparams, "level", None) == "char":  # a char LM's loss is nats per character
@@ -158,8 +160,8 @@ def run_fit(config: str | os.PathLike, data_dir: str | None = None, overrides: l
             if f"{split}_perplexity" in metrics:
                 metrics[f"{split}_nats_per_char"] = math.log(metrics[f"{split}_perplexity"])
     run = {"config": str(config), "dataset": _dataset_name(cli.datamodule), "metrics": metrics,
-           "epochs": epochs, "wall_seconds": round(wall, 1), "device": device_name(cli.trainer.strategy.root_device),
-           "history": history.epochs, "checkpoint_dir": cli.trainer.log_dir, "export_dir": export}
+           "epochs": epochs, "wall_seconds": round(wall, 1), "device": _device_of(cli.trainer),
+           "history": history.epochs, "checkpoint_dir": log_dir, "export_dir": export}
     if overrides:  # flags given after `--`: the row was trained with them, not with the config alone
         run["overrides"] = list(overrides)
     return run
@@ -204,7 +206,25 @@ def run_retest(folder: Path, recipe: dict, spec: dict, data_dir: str | None = No
     return {"config": f"{folder / source['config']} + " + " ".join(settings) + f" (the model of {spec['of']})",
             "dataset": _dataset_name(cli.datamodule), "metrics": {k: float(v) for k, v in test.items()},
             "epochs": done["epochs"], "wall_seconds": round(time.perf_counter() - start, 1),
-            "device": device_name(cli.trainer.strategy.root_device), "retest_of": spec["of"]}
+            "device": _device_of(cli.trainer), "retest_of": spec["of"]}
+
+
+def _device_of(trainer) -> str:
+    return device_name(trainer.strategy.root_device, trainer.world_size)
+
+
+def _rank_zero() -> bool:
+    """Under DDP every rank runs the whole recipe (Lightning's launcher starts the same command again), training
+    together; only global rank 0 writes what the runs give."""
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+    return rank_zero_only.rank == 0
+
+
+def _barrier() -> None:
+    """Under DDP: wait until rank 0 has written (a retest reads the row of the run before it)."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
 
 
 def _load_results(path: Path) -> dict:
@@ -422,7 +442,10 @@ def reproduce(recipe_dir: str | os.PathLike, only: list[str] | None = None, incl
         else:
             run = run_fit(folder / spec["config"], data_dir, overrides)
         run = {"name": spec["name"], **run, "software": software}
-        write_results(folder, run)
-        _write_card(folder, run)
-    write_report(folder, recipe)
+        if _rank_zero():
+            write_results(folder, run)
+            _write_card(folder, run)
+        _barrier()
+    if _rank_zero():
+        write_report(folder, recipe)
     return _load_results(folder / "results.json")

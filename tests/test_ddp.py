@@ -107,3 +107,32 @@ def test_ddp_translation_bleu_is_exact_over_ranks(tmp_path):
     assert two[0]["mine"] and two[1]["mine"]
     assert 10 < one["bleu"] < 100 and two[0]["bleu"] == pytest.approx(one["bleu"], abs=1e-4) == two[1]["bleu"]
     assert one["steps"] == two[0]["steps"] == 3
+
+
+@pytest.mark.slow
+def test_reproduce_on_two_processes_writes_one_row_from_rank_zero(tiny_corpus, tmp_path):
+    """`seqzoo reproduce RECIPE -- --trainer.devices 2` (the README's multi-GPU command, here on CPU with gloo):
+    every rank runs the recipe (its n-gram run too) and trains; only rank 0 exports and writes. (It crashed:
+    rank 0 alone asked the trainer for log_dir, a collective, while rank 1 wrote a row without a model.)"""
+    import os
+    from pathlib import Path
+
+    import yaml
+    repo = Path(__file__).resolve().parents[1]
+    folder = tmp_path / "recipe"
+    folder.mkdir()
+    (folder / "lstm.yaml").write_text((repo / "recipes/ptb/lstm_small.yaml").read_text())
+    (folder / "recipe.yaml").write_text(yaml.safe_dump({"title": "t", "dataset": str(tiny_corpus), "runs": [
+        {"name": "lstm", "config": "lstm.yaml"}, {"name": "kn3", "kind": "ngram", "order": 3}]}))
+    cmd = [sys.executable, "-m", "seqzoo.cli", "reproduce", str(folder), "--", "--data.dataset", str(tiny_corpus),
+           "--trainer.max_epochs", "1", "--trainer.accelerator", "cpu", "--trainer.devices", "2",
+           "--trainer.strategy", "ddp", "--trainer.enable_progress_bar", "false", "--data.batch_size", "3",
+           "--model.init_args.hidden_size", "16", "--model.init_args.embedding_size", "16"]
+    p = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert p.returncode == 0, p.stderr[-3000:]
+    runs = json.loads((folder / "results.json").read_text())["runs"]
+    assert [r["name"] for r in runs] == ["lstm", "kn3"]
+    assert runs[0]["device"].startswith("2 x cpu: ") and runs[0]["metrics"]["test_perplexity"] > 1
+    assert (tmp_path / runs[0]["export_dir"] / "model.safetensors").is_file()
+    assert (folder / "results.md").is_file()
