@@ -102,7 +102,7 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
                 extend: bool = False, min_freq: int = 2, max_new_words: int | None = None, vectors: str | None = None,
                 epochs: int = 3, optimizer: str = "sgd", lr: float | None = None, lr_decay: float = 0.5,
                 batch_size: int = 20, bptt: int = 35, clip: float = 0.25, max_steps: int = -1,
-                accelerator: str = "auto", devices="auto", trust_pickle: bool = False, seed: int = 0) -> dict:
+                accelerator: str = "auto", devices=1, trust_pickle: bool = False, seed: int = 0) -> dict:
     """Fine-tune ``model`` (a name, Hub repo, folder or ``.ckpt``) on ``train``; perplexities before and after.
 
     Args:
@@ -123,7 +123,7 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
     from seqzoo.data.lm import LanguageModelDataModule
     from seqzoo.hub import load_model, model_family
 
-    _check_run(model, out, epochs, max_steps, lr, lr_decay, batch_size)
+    out = _check_run(model, out, epochs, max_steps, lr, lr_decay, batch_size)
     if test is not None and valid is None:
         raise ValueError("--test needs --valid: without --valid the train text is split 90/5/5 by line, and its "
                          "last 5% is the test text")
@@ -169,7 +169,7 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
         task = _task(net, family, optimizer, lr, lr_decay, decay_start=1)
         trainer = L.Trainer(max_epochs=epochs, max_steps=max_steps, gradient_clip_val=clip, accelerator=accelerator,
                             devices=devices, logger=False, enable_checkpointing=False,
-                            default_root_dir=str(Path(out or "runs/finetune").parent))
+                            default_root_dir=str(out.parent))
         has_test = valid is None or test is not None  # else the test split is the valid text: not a test score
 
         def scores():
@@ -191,9 +191,10 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
                   "vocab_size": len(vocab), "lr": lr, "optimizer": optimizer})
 
 
-def _check_run(model, out, epochs: int, max_steps: int, lr: float | None, lr_decay: float, batch_size: int) -> None:
-    """The training flags every fine-tuning shares, and the output folder, checked before anything is loaded or
-    trained: a run that can only fail, never stop or change nothing is refused up front."""
+def _check_run(model, out, epochs: int, max_steps: int, lr: float | None, lr_decay: float, batch_size: int) -> Path:
+    """The training flags every fine-tuning shares, and the output folder (default ``runs/finetune/<base name>``),
+    checked before anything is loaded or trained: a run that can only fail, never stop or change nothing is refused
+    up front. Returns the output folder's absolute path."""
     from seqzoo.hub import check_target
     if epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {epochs}")
@@ -205,10 +206,15 @@ def _check_run(model, out, epochs: int, max_steps: int, lr: float | None, lr_dec
         raise ValueError(f"--lr-decay must be a finite number > 0, got {lr_decay}")
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
-    if out is not None:
-        target = check_target(out)
-        if Path(str(model)).exists() and target == Path(model).expanduser().absolute():
-            raise ValueError(f"--out {out} is the model being fine-tuned: write the new checkpoint to another folder")
+    from seqzoo.hub import PICKLE_SUFFIXES
+    name = Path(str(model).rstrip("/")).name
+    target = check_target(out if out is not None else
+                          Path("runs/finetune") / (Path(name).stem if name.endswith(PICKLE_SUFFIXES) else name))
+    base = Path(str(model)).expanduser()
+    if base.exists() and target.resolve() == base.resolve():
+        raise ValueError(f"--out {out or target} is the model being fine-tuned: write the new checkpoint to another "
+                         f"folder")
+    return target
 
 
 def _steps(max_steps: int) -> str:
@@ -217,9 +223,9 @@ def _steps(max_steps: int) -> str:
 
 
 def _save(net, model, out, trainer, start: float, command: str, corpus: str | None, vocab, result: dict) -> dict:
-    """The fine-tuned ``net`` (a network or its task) saved as a seqzoo checkpoint folder (default
-    ``runs/finetune/<base name>``) with a card naming its base ``model``, and ``result`` (plus model, out, epochs,
-    seconds) as its finetune.json."""
+    """The fine-tuned ``net`` (a network or its task) saved as the checkpoint folder ``out`` (from
+    :func:`_check_run`) with a card naming its base ``model``, and ``result`` (plus model, out, epochs, seconds) as
+    its finetune.json. Under DDP only global rank 0 writes."""
     from seqzoo.cards import make_card
     from seqzoo.hub import save_pretrained
 
@@ -228,16 +234,16 @@ def _save(net, model, out, trainer, start: float, command: str, corpus: str | No
     if diverged or not all(torch.isfinite(p).all() for p in params):
         raise ValueError(f"fine-tuning diverged ({', '.join(diverged) or 'non-finite weights'} after training): "
                          f"nothing was saved; try a lower --lr")
-    out = Path(out or Path("runs/finetune") / Path(str(model).rstrip("/")).name)
-    from seqzoo.recipes import _epochs_trained, device_name
+    from seqzoo.recipes import _atomic_write, _cwd_relative, _epochs_trained, device_name
     epochs = _epochs_trained(trainer)  # a fraction where --max-steps stopped inside an epoch
     run = {"metrics": result["after"], "epochs": epochs, "wall_seconds": round(time.perf_counter() - start, 1),
            "device": device_name(trainer.strategy.root_device)}
     card = make_card(out.name, asdict(getattr(net, "net", net).config), run, corpus, command, base_model=str(model))
-    save_pretrained(net, out, card=card, **({"vocab": vocab} if vocab is not None else {}))
-    result = {"model": str(model), "out": str(out), **result, "epochs": epochs,
+    result = {"model": str(model), "out": _cwd_relative(out), **result, "epochs": epochs,
               "seconds": round(time.perf_counter() - start, 1)}
-    (out / "finetune.json").write_text(json.dumps(result, indent=2) + "\n")
+    if trainer.is_global_zero:
+        save_pretrained(net, out, card=card, **({"vocab": vocab} if vocab is not None else {}))
+        _atomic_write(out / "finetune.json", json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -250,7 +256,7 @@ def _unk_rate(tokenizer, lines) -> float:
 def finetune_seq2seq(model: str, src: str | os.PathLike, tgt: str | os.PathLike, valid_src=None, valid_tgt=None,
                      out: str | os.PathLike | None = None, epochs: int = 3, optimizer: str = "adam",
                      lr: float | None = None, lr_decay: float = 0.5, batch_size: int = 64, max_steps: int = -1,
-                     clip: float = 1.0, accelerator: str = "auto", devices="auto", trust_pickle: bool = False,
+                     clip: float = 1.0, accelerator: str = "auto", devices=1, trust_pickle: bool = False,
                      seed: int = 0) -> dict:
     """Fine-tune a translation model on two line-aligned files (``src``, ``tgt``) with its own tokenizers; BLEU
     and chrF on the validation pairs (``valid_src`` / ``valid_tgt``, default: the last 5% of the training pairs,
@@ -263,7 +269,7 @@ def finetune_seq2seq(model: str, src: str | os.PathLike, tgt: str | os.PathLike,
     from seqzoo.hub import load_model
     from seqzoo.models.seq2seq import Seq2Seq, Seq2SeqNet
 
-    _check_run(model, out, epochs, max_steps, lr, lr_decay, batch_size)
+    out = _check_run(model, out, epochs, max_steps, lr, lr_decay, batch_size)
     start = time.perf_counter()
     L.seed_everything(seed, verbose=False)
     net = load_model(model, trust_pickle)
@@ -346,7 +352,7 @@ def _labelled_datamodule(family: str, net, data: str, tag_column: str, batch_siz
 def finetune_labelled(model: str, data: str | os.PathLike, out: str | os.PathLike | None = None, epochs: int = 3,
                       optimizer: str = "adam", lr: float | None = None, lr_decay: float = 0.5, batch_size: int = 32,
                       tag_column: str | None = None, clip: float = 5.0, max_steps: int = -1, accelerator: str = "auto",
-                      devices="auto", trust_pickle: bool = False, seed: int = 0) -> dict:
+                      devices=1, trust_pickle: bool = False, seed: int = 0) -> dict:
     """Fine-tune a tagger, classifier or CTC model on labelled data of the layout its datamodule reads: a folder of
     ``*-ud-{train,dev,test}.conllu`` (tagger), a folder with ``train.tsv`` / ``dev.tsv`` (classifier, GLUE format)
     or a CMUdict-format dictionary (CTC, split by word hash). The model's vocabularies are kept (unknown words read
@@ -357,7 +363,7 @@ def finetune_labelled(model: str, data: str | os.PathLike, out: str | os.PathLik
 
     from seqzoo.hub import _import, load_model, model_family
 
-    _check_run(model, out, epochs, max_steps, lr, lr_decay, batch_size)
+    out = _check_run(model, out, epochs, max_steps, lr, lr_decay, batch_size)
     start = time.perf_counter()
     L.seed_everything(seed, verbose=False)
     net = load_model(model, trust_pickle)
@@ -377,7 +383,7 @@ def finetune_labelled(model: str, data: str | os.PathLike, out: str | os.PathLik
     task = _import(LABELLED[family]).from_net(net, optimizer=optimizer, lr=lr, lr_decay=lr_decay)
     trainer = L.Trainer(max_epochs=epochs, max_steps=max_steps, gradient_clip_val=clip, accelerator=accelerator,
                         devices=devices, logger=False, enable_checkpointing=False, num_sanity_val_steps=0,
-                        default_root_dir=str(Path(out or "runs/finetune").parent))
+                        default_root_dir=str(out.parent))
     metric = "per" if family == "ctc" else "accuracy"
     has_test = not getattr(dm, "test_is_valid", False)
 

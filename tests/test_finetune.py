@@ -92,6 +92,29 @@ def test_finetune_lowers_perplexity_on_the_new_corpus_and_saves_a_checkpoint(tmp
     assert 0 < r["epochs"] < 1 and f"{r['epochs']} epochs" in card, r["epochs"]
 
 
+def test_finetune_output_folder_default_and_home(tmp_path, monkeypatch):
+    """--out ~/x is the home folder's x (finetune.json too); without --out the default runs/finetune/<base> is
+    checked before training, so fine-tuning runs/finetune/<base> again cannot replace its own base; a .ckpt
+    base's default folder drops the pickle suffix."""
+    from pathlib import Path
+    from seqzoo.finetune import _check_run
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    base = Path("runs/finetune/lm")
+    seqzoo.save_pretrained(seqzoo.create_model("lstm_lm_2x200", vocab_size=20, embedding_size=8, hidden_size=8),
+                           base, vocab=Vocab.build([[f"w{i}" for i in range(16)]]))
+    (tmp_path / "train.txt").write_text("\n".join(f"w{i} w{i + 1} w{i + 2}" for i in range(10)) * 4 + "\n")
+    with pytest.raises(ValueError, match="is the model being fine-tuned"):
+        finetune_lm(str(base), tmp_path / "train.txt", epochs=1, max_steps=1)
+    with pytest.raises(ValueError, match="is the model being fine-tuned"):
+        finetune_lm(f"{tmp_path}/runs/../runs/finetune/lm/", tmp_path / "train.txt", out=base, epochs=1)
+    r = finetune_lm(str(base), tmp_path / "train.txt", out="~/tuned", epochs=1, max_steps=1, batch_size=2, bptt=4)
+    home = tmp_path / "home" / "tuned"
+    assert Path(r["out"]).resolve() == home and json.loads((home / "finetune.json").read_text())["out"] == r["out"]
+    assert seqzoo.from_pretrained(home).config.vocab_size == 20
+    assert _check_run("runs/x/last.ckpt", None, 1, -1, None, 0.5, 1) == tmp_path / "runs/finetune/last"
+
+
 def test_finetune_cli_errors_are_one_line(tmp_path, capsys, tiny_corpus):
     kn, lm = tmp_path / "kn", tmp_path / "lm"
     assert main(["ngram", "--dataset", str(tiny_corpus), "--save", str(kn)]) == 0
