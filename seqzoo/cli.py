@@ -406,7 +406,8 @@ def _finetune(argv):
                                                                  "pairs per batch (default: 64); --data: examples "
                                                                  "per batch (default: 32)")
     p.add_argument("--bptt", type=int, default=35, help="(default: 35)")
-    p.add_argument("--trust-pickle", action="store_true", help="allow a Lightning .ckpt (a pickle)")
+    p.add_argument("--trust-pickle", action="store_true", help="allow a Lightning .ckpt or gensim native --vectors "
+                   "(pickles)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     a = p.parse_args(argv)
     if sum(x is not None for x in (a.train, a.src or a.tgt, a.data)) != 1:

@@ -16,12 +16,13 @@ Formats :func:`load_embeddings` reads (``format="auto"`` sniffs the bytes, not t
 ``word2vec-binary`` the C tool's binary format (header line, then ``word<space><d float32>``)
 ``glove``           text without a header line (Stanford's ``glove.*.txt``), ``.gz`` too
 ``fasttext``        Facebook's ``.bin``: keeps the subword n-grams, so unseen words get vectors
-``kv``              gensim's native ``KeyedVectors.save`` file (a pickle: load only files you trust)
+``kv``              gensim's native ``KeyedVectors.save`` file: a pickle, which can run code when read, so it
+                    is refused unless ``trust_pickle=True`` (``--trust-pickle``)
 ==================  ==========================================================================
 
 Named vectors (``glove-6b-50d`` ...) are looked for in ``data_dir`` / ``$SEQZOO_DATA``
 (``<dir>/glove/glove.6B.50d.txt.gz``), then on the Hugging Face Hub (``fse/*`` repos, gensim
-native files), unless ``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE`` is set.
+native files, read as seqzoo's own list vouches for them), unless ``HF_HUB_OFFLINE`` / ``HF_DATASETS_OFFLINE`` is set.
 
 Training covers word2vec and FastText (:func:`train_embeddings`). GloVe training is not
 implemented: gensim has no GloVe trainer; use Stanford's C tool and load its output here.
@@ -215,18 +216,23 @@ def _not_text(path: Path) -> str | None:
             f"nor a binary fastText / word2vec file")
 
 
-def _load_file(path: Path, fmt: str, limit: int | None):
+def _load_file(path: Path, fmt: str, limit: int | None, trust_pickle: bool = False):
     from gensim.models import KeyedVectors
     from gensim.models.fasttext import load_facebook_vectors
 
-    if path.is_dir():  # a train_embeddings output folder
-        if not (path / "vectors.kv").is_file():
-            raise FileNotFoundError(f"folder {path} has no vectors.kv")
-        path, fmt = path / "vectors.kv", "kv"
+    if path.is_dir():  # a train_embeddings output folder: vectors.bin (before 2026-12-04: vectors.kv, a pickle)
+        found = next((path / f for f in ("vectors.bin", "vectors.kv") if (path / f).is_file()), None)
+        if found is None:
+            raise FileNotFoundError(f"folder {path} has no vectors.bin")
+        path, fmt = found, ("kv" if found.suffix == ".kv" else "auto")
     if path.stat().st_size == 0:
         raise ValueError(f"embedding file is empty: {path}")
     if fmt == "auto":
         fmt = _sniff(path)
+    if fmt == "kv" and not trust_pickle:
+        raise ValueError(f"{path} is a gensim native file, a pickle that can run code when read: pass "
+                         f"trust_pickle=True (--trust-pickle) if you trust its source, or give word2vec / GloVe text, "
+                         f"word2vec binary or FastText .bin vectors")
     try:
         if fmt == "fasttext":
             kv = load_facebook_vectors(str(path))
@@ -278,7 +284,7 @@ def _from_hub(name: str, src: EmbeddingSource, where: str):
 
 
 def load_embeddings(path_or_name: str | os.PathLike, format: str = "auto", limit: int | None = None,
-                    data_dir: str | os.PathLike | None = None):
+                    data_dir: str | os.PathLike | None = None, trust_pickle: bool = False):
     """gensim ``KeyedVectors`` (``FastTextKeyedVectors`` for a FastText ``.bin``).
 
     Args:
@@ -287,6 +293,7 @@ def load_embeddings(path_or_name: str | os.PathLike, format: str = "auto", limit
         format: one of ``FORMATS``; ``auto`` sniffs the file.
         limit: read only the first ``limit`` vectors (the most frequent ones in the usual files).
         data_dir: local mirror holding ``glove/glove.6B.50d.txt.gz`` (default ``$SEQZOO_DATA``).
+        trust_pickle: read a gensim native (``kv``) file, a pickle; refused otherwise (named vectors excepted).
 
     Bad input (empty, truncated, a line of the wrong width, binary read as text) raises a
     one-line ``ValueError`` naming the file and the line.
@@ -297,7 +304,7 @@ def load_embeddings(path_or_name: str | os.PathLike, format: str = "auto", limit
         raise ValueError(f"limit must be >= 1, got {limit}")
     p = Path(path_or_name).expanduser()
     if p.exists():
-        return _load_file(p, format, limit)
+        return _load_file(p, format, limit, trust_pickle)
     name = str(path_or_name)
     if name not in NAMED_EMBEDDINGS:
         raise FileNotFoundError(f"embedding file not found: {name}; or a name: {', '.join(NAMED_EMBEDDINGS)}")
@@ -307,7 +314,7 @@ def load_embeddings(path_or_name: str | os.PathLike, format: str = "auto", limit
     if local is not None and local.is_file():
         return _load_file(local, src.format if format == "auto" else format, limit)
     where = str(local) if local else ("no --data-dir / SEQZOO_DATA given" if src.local else "none exists")
-    return _load_file(_from_hub(name, src, where), "kv", limit)
+    return _load_file(_from_hub(name, src, where), "kv", limit, trust_pickle=True)  # a repo seqzoo names
 
 
 def _vectors(v, data_dir=None):
@@ -470,8 +477,9 @@ def train_embeddings(method: str = "word2vec", corpus: str | os.PathLike = "", o
                      min_count: int = 5, workers: int = 2, seed: int = 1, progress: bool = True,
                      data_dir=None):
     """Train word2vec or FastText on a text file (one sentence / paragraph a line, tokens split on
-    white space) and write ``out/vectors.kv`` (gensim native; FastText keeps its n-grams),
-    ``out/vectors.txt`` (word2vec text) and ``out/config.json``. Returns the ``KeyedVectors``.
+    white space) and write ``out/vectors.bin`` (word2vec binary; FastText: Facebook's ``.bin``, which keeps the
+    n-grams; neither is a pickle), ``out/vectors.txt`` (word2vec text) and ``out/config.json``. Returns the
+    ``KeyedVectors``.
     ``out`` is replaced as a whole, once training is done; it must be new, empty or an earlier output folder.
 
     ``corpus`` is a path, or a corpus name (``wikitext-2``: its train split in ``data_dir``).
@@ -480,7 +488,8 @@ def train_embeddings(method: str = "word2vec", corpus: str | os.PathLike = "", o
     from gensim.models.word2vec import LineSentence
 
     cfg = TrainConfig(method, sg, negative, dim, window, epochs, min_count, workers, seed)
-    out = check_folder(out, lambda d: (d / "vectors.kv").is_file(), "an embeddings output folder (no vectors.kv)")  # as load_embeddings tells one
+    out = check_folder(out, lambda d: (d / "config.json").is_file() and any((d / f).is_file() for f in
+                       ("vectors.bin", "vectors.kv")), "an embeddings output folder (no vectors.bin)")
     path = _corpus_path(corpus, data_dir)
     cls = Word2Vec if method == "word2vec" else FastText
     extra = dict(min_n=cfg.min_n, max_n=cfg.max_n) if method == "fasttext" else {}
@@ -500,7 +509,11 @@ def train_embeddings(method: str = "word2vec", corpus: str | os.PathLike = "", o
             "gensim_names": {"dim": "vector_size"}}
 
     def write(folder: Path):
-        model.wv.save(str(folder / "vectors.kv"))
+        if method == "fasttext":
+            from gensim.models.fasttext import save_facebook_model
+            save_facebook_model(model, str(folder / "vectors.bin"))
+        else:
+            model.wv.save_word2vec_format(str(folder / "vectors.bin"), binary=True)
         model.wv.save_word2vec_format(str(folder / "vectors.txt"))
         (folder / "config.json").write_text(json.dumps(info, indent=2) + "\n")
     write_folder(out, write)  # temp folder, then renamed: a failure keeps the old one whole
@@ -710,7 +723,7 @@ def embeddings_main(argv: list[str]) -> None:
     t = sub.add_parser("train", help="word2vec / FastText on a text file", description=train_embeddings.__doc__)
     t.add_argument("--method", default="word2vec", choices=METHODS)
     t.add_argument("--corpus", required=True, help="a .txt file, or a corpus name (its train split)")
-    t.add_argument("--out", required=True, help="output folder (vectors.kv, vectors.txt, config.json)")
+    t.add_argument("--out", required=True, help="output folder (vectors.bin, vectors.txt, config.json)")
     t.add_argument("--dim", type=int, default=100, help="vector size (default: 100)")
     t.add_argument("--window", type=int, default=5, help="context window (default: 5)")
     t.add_argument("--epochs", type=int, default=5, help="passes over the corpus (default: 5)")
@@ -730,11 +743,13 @@ def embeddings_main(argv: list[str]) -> None:
     e.add_argument("--restrict-vocab", type=int, default=300000, help="evaluate over the first N words")
     e.add_argument("--data-dir", default=None, help="local mirror (glove/, word-similarity/)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--trust-pickle", action="store_true", help="read a gensim native file (a pickle)")
     n = sub.add_parser("nearest", help="most similar words")
     n.add_argument("vectors")
     n.add_argument("word")
     n.add_argument("-k", type=int, default=10)
     n.add_argument("--data-dir", default=None)
+    n.add_argument("--trust-pickle", action="store_true", help="read a gensim native file (a pickle)")
     r = sub.add_parser("reproduce", help="run a recipe folder's intrinsic-evaluation runs")
     r.add_argument("recipe")
     r.add_argument("--only", nargs="*", default=None)
@@ -745,7 +760,8 @@ def embeddings_main(argv: list[str]) -> None:
                               a.workers, a.seed, not a.no_progress, a.data_dir)
         print(f"{a.method}: {len(kv)} words x {kv.vector_size} written to {a.out}")
     elif a.cmd == "eval":
-        m = evaluate(load_embeddings(a.vectors, a.format, a.limit, a.data_dir), restrict_vocab=a.restrict_vocab,
+        m = evaluate(load_embeddings(a.vectors, a.format, a.limit, a.data_dir, a.trust_pickle),
+                     restrict_vocab=a.restrict_vocab,
                      data_dir=a.data_dir)
         if a.json:
             print(json.dumps(m))
@@ -755,7 +771,7 @@ def embeddings_main(argv: list[str]) -> None:
                   f"  WordSim-353 rho {_rho(m['wordsim353_spearman'])} (OOV {_pct(m['wordsim353_oov'])}%)\n"
                   f"  SimLex-999 rho {_rho(m['simlex999_spearman'])} (OOV {_pct(m['simlex999_oov'])}%)")
     elif a.cmd == "nearest":
-        for w, s in nearest(a.vectors, a.word, a.k, a.data_dir):
+        for w, s in nearest(load_embeddings(a.vectors, data_dir=a.data_dir, trust_pickle=a.trust_pickle), a.word, a.k):
             print(f"{s:.4f}  {w}")
     else:
         reproduce(a.recipe, a.only, a.data_dir)

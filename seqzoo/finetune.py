@@ -164,7 +164,7 @@ def finetune_lm(model: str, train: str | os.PathLike, valid: str | os.PathLike |
             kv = None
             if vectors:
                 from seqzoo.embeddings import load_embeddings
-                kv = load_embeddings(vectors)
+                kv = load_embeddings(vectors, trust_pickle=trust_pickle)
             net = grow_vocab(net, len(vocab), kv, vocab)
         task = _task(net, family, optimizer, lr, lr_decay, decay_start=1)
         trainer = L.Trainer(max_epochs=epochs, max_steps=max_steps, gradient_clip_val=clip, accelerator=accelerator,

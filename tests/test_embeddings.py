@@ -63,17 +63,41 @@ def test_fasttext_bin_and_oov_vectors(name):
         assert np.any(ours.get_vector(oov))
 
 
-def test_keyedvectors_native(tmp_path):
+def test_keyedvectors_native_only_when_trusted(tmp_path):
     old = datapath("old_keyedvectors_320.dat")
-    same(load_embeddings(old), KeyedVectors.load(old))
+    same(load_embeddings(old, trust_pickle=True), KeyedVectors.load(old))
     kv = KeyedVectors.load_word2vec_format(datapath("euclidean_vectors.bin"), binary=True)
     kv.save(str(tmp_path / "v.kv"))
-    same(load_embeddings(tmp_path / "v.kv"), kv)
-    same(load_embeddings(tmp_path / "v.kv", format="kv"), kv)
+    same(load_embeddings(tmp_path / "v.kv", trust_pickle=True), kv)
+    same(load_embeddings(tmp_path / "v.kv", format="kv", trust_pickle=True), kv)
     ft = load_facebook_vectors(datapath("crime-and-punishment.bin"))  # native save keeps the n-grams
     ft.save(str(tmp_path / "ft.kv"))
-    back = load_embeddings(tmp_path / "ft.kv")
+    back = load_embeddings(tmp_path / "ft.kv", trust_pickle=True)
     np.testing.assert_array_equal(back.get_vector("steamtrain"), ft.get_vector("steamtrain"))
+    for path, fmt in ((old, "auto"), (tmp_path / "v.kv", "kv")):
+        with pytest.raises(ValueError, match="is a gensim native file, a pickle .* trust_pickle=True"):
+            load_embeddings(path, format=fmt)
+
+
+def test_a_pickle_named_like_vectors_runs_nothing_without_trust(tmp_path, capsys):
+    """Any file whose bytes are a pickle is refused before it is read, whatever its name; the CLI says so in one
+    line (finetune --vectors, embeddings eval / nearest)."""
+    import pickle
+
+    from seqzoo.cli import main
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "pwned"), "w"))
+    (tmp_path / "cc.en.300.bin").write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(ValueError, match="a pickle that can run code"):
+        load_embeddings(tmp_path / "cc.en.300.bin")
+    for argv in (["embeddings", "eval", str(tmp_path / "cc.en.300.bin")],
+                 ["embeddings", "nearest", str(tmp_path / "cc.en.300.bin"), "king"]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--trust-pickle" in err[0], err
+    assert not (tmp_path / "pwned").exists()
 
 
 # -- bad input: one line naming the file and the line ----------------------------------------------
@@ -303,7 +327,7 @@ def test_train_replaces_its_folder_whole(tmp_path, toy_corpus, monkeypatch):
     toy = dict(corpus=toy_corpus, out=out, min_count=1, epochs=1, workers=1, progress=False)
     train_embeddings(dim=8, **toy)
     (out / "vectors.txt").unlink()
-    (out / "vectors.txt").mkdir()  # made writing vectors.txt fail after vectors.kv was replaced
+    (out / "vectors.txt").mkdir()  # made writing vectors.txt fail after vectors.bin was replaced
     before = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
 
     def boom(*args, **kwargs):
@@ -331,7 +355,7 @@ def test_train_checks_everything_before_writing(tmp_path, toy_corpus):
     (tmp_path / "keep" / "notes.txt").write_text("mine")
     for out in (tmp_path / "keep", toy_corpus):
         with pytest.raises(ValueError, match=f"^{out} exists and is not an embeddings output folder "
-                                             r"\(no vectors.kv\): refusing to replace it$"):
+                                             r"\(no vectors.bin\): refusing to replace it$"):
             embeddings_main(["train", "--corpus", str(toy_corpus), "--out", str(out), "--no-progress"])
     with pytest.raises(ValueError, match=f"^cannot write {toy_corpus}/o: {toy_corpus} is a file, not a folder$"):
         train_embeddings(out=toy_corpus / "o", **toy)
