@@ -198,9 +198,10 @@ def load_corpus(name: str, data_dir: str | os.PathLike | None = None, splits=SPL
         where = f"{data_dir / c.folder}" if data_dir else "no --data-dir / SEQZOO_DATA given"
         raw = load_hub_dataset(name, where, c.hub_id, c.hub_config, cache_dir=cache_dir)
         ds = datasets.DatasetDict({s: raw[h] for s, h in c.hub_splits.items() if h in raw})
-        if len(ds) == 1 and "train" in ds and len(ds["train"]) == 1:  # one text blob
-            ds = _split_lines(datasets.Dataset.from_dict({"text": ds["train"][0][c.hub_column].splitlines()}),
-                              source=c.hub_id)
+        if all(len(d) == 1 for d in ds.values()):  # text blobs (tiny_shakespeare: one row a split, cut by
+            # characters): joined back into the file, then split by line as the local copy is
+            text = "".join(ds[s][0][c.hub_column] for s in SPLITS if s in ds)
+            ds = _split_lines(datasets.Dataset.from_dict({"text": text.splitlines()}), source=c.hub_id)
         elif c.hub_column != "text":
             ds = ds.rename_column(c.hub_column, "text")
     else:

@@ -182,6 +182,26 @@ def test_named_corpus_unreachable_hub_without_local_copy(monkeypatch, tmp_path):
         load_parallel("multi30k", "de", "en")
 
 
+def test_tinyshakespeare_from_the_hub_is_split_as_the_local_copy(data_dir, monkeypatch, tmp_path):
+    """karpathy/tiny_shakespeare on the Hub is three one-row splits, cut by characters (90/5/5): seqzoo joins them
+    and splits by line, so a run without the local copy reads the same lines as one with it."""
+    import datasets
+
+    from seqzoo.data import corpora
+    text = (data_dir / "tinyshakespeare" / "input.txt").read_text(encoding="utf-8")
+    a, b = int(0.9 * len(text)), int(0.95 * len(text))
+    hub = datasets.DatasetDict({k: datasets.Dataset.from_dict({"text": [t]}) for k, t in
+                                (("train", text[:a]), ("validation", text[a:b]), ("test", text[b:]))})
+    monkeypatch.setattr(corpora, "_offline", lambda: False)
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: hub)
+    from_hub = load_corpus("tinyshakespeare", data_dir=tmp_path)  # no local copy there
+    monkeypatch.undo()
+    local = load_corpus("tinyshakespeare", data_dir=data_dir)
+    for split in ("train", "valid", "test"):
+        assert from_hub[split]["text"] == local[split]["text"], split
+    assert len(from_hub["train"]) == 36000
+
+
 def test_bundled_default_corpus():
     ds = load_corpus("lee")
     assert [len(ds[s]) for s in ("train", "valid", "test")] == [270, 15, 15]
