@@ -343,6 +343,8 @@ def translate_main(argv=None) -> int:
             raise ValueError(f"{flag} must be >= 1, got {value}")
     from seqzoo.hub import PICKLE_SUFFIXES, from_pretrained
     from seqzoo.models.seq2seq import Seq2Seq, Seq2SeqNet
+    from seqzoo.predict import _device
+    a.device = _device(a.device)
     if str(a.checkpoint).endswith(PICKLE_SUFFIXES):
         if not a.trust_pickle:
             raise ValueError(f"{a.checkpoint} is a Lightning .ckpt, a pickle: pass --trust-pickle if you trust its "

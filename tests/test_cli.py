@@ -8,6 +8,7 @@ import pytest
 import torch
 import yaml
 
+import seqzoo
 from seqzoo.cli import main
 from tiny_models import tiny_model
 
@@ -528,3 +529,12 @@ def test_fit_in_bf16_mixed_precision(config, tiny_corpus, tmp_path):
     cfg = REPO / "recipes" / config
     assert main(["fit", "--config", str(cfg), "--data.dataset", str(tiny_corpus), "--trainer.precision",
                  "bf16-mixed", "--trainer.max_steps", "3", "--trainer.default_root_dir", str(tmp_path), *FAST]) == 0
+
+
+def test_translate_names_a_bad_device_in_one_line(tmp_path, capsys):
+    folder = seqzoo.save_pretrained(tiny_model("seq2seq_gru_bahdanau"), tmp_path / "s2s")
+    cuda = "CUDA device(s)" if torch.cuda.is_available() else "CUDA is not available"
+    for device, message in (("cud", "unknown device"), ("cuda:7", cuda)):
+        assert main(["translate", str(folder), "--device", device]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"--device {device}: {message}" in err[0], err
