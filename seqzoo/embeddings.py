@@ -255,6 +255,9 @@ def _load_file(path: Path, fmt: str, limit: int | None, trust_pickle: bool = Fal
         kv = _head(kv, limit)
     if len(kv) == 0:
         raise ValueError(f"embedding file is empty: {path} (no vectors)")
+    if kv.vector_size == 0:  # "word" lines with no numbers, or tab-separated ones, read as 0-d vectors
+        raise ValueError(f"{path}: its vectors have no numbers (a line is a word, then its numbers, separated by "
+                         f"spaces)")
     return kv
 
 

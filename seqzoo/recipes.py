@@ -236,6 +236,10 @@ def _load_results(path: Path) -> dict:
         raise ValueError(f"{path} is not valid JSON ({e}): fix or remove it; runs are merged into it") from None
     if not (isinstance(results, dict) and isinstance(results.get("runs"), list)):
         raise ValueError(f'{path} must hold {{"runs": [...]}}: fix or remove it; runs are merged into it')
+    bad = next((i for i, r in enumerate(results["runs"]) if not (isinstance(r, dict) and isinstance(r.get("name"), str))),
+               None)
+    if bad is not None:
+        raise ValueError(f"{path}: run {bad + 1} has no name: fix or remove it; runs are merged into it by name")
     return results
 
 

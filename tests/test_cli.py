@@ -208,6 +208,7 @@ def test_bad_input_one_line(args, message, capsys, monkeypatch):
     ("recipe.yaml", "- a\n- b\n", "recipe.yaml is not a YAML recipe: it must be a mapping of keys, got list"),
     ("recipe.yaml", "title: no runs\n", "recipe.yaml needs 'runs': a list of runs"),
     ("results.json", '{"runs": [', "results.json is not valid JSON"),
+    ("results.json", '{"runs": [{"name": "kn3"}, {"metrics": {}}]}', "results.json: run 2 has no name"),
     ("gradient.yaml", "", "gradient.yaml is not a YAML gradient-flow config: it must be a mapping")])
 def test_broken_recipe_files_are_one_line_before_anything_runs(file, text, message, tmp_path, capsys):
     import shutil

@@ -187,6 +187,11 @@ def test_empty_and_missing_files(tmp_path):
         load_embeddings("nope.txt")
     with pytest.raises(ValueError, match="unknown embedding format 'w2v'; valid: auto, word2vec"):
         load_embeddings(datapath("test_glove.txt"), format="w2v")
+    for content in ("the\nof\n", "a\t1\t2\t3\nb\t4\t5\t6\n"):  # words only; tab-separated numbers
+        p = tmp_path / "no_numbers.txt"
+        p.write_text(content)
+        with pytest.raises(ValueError, match=rf"^{p}: its vectors have no numbers"):
+            load_embeddings(p)
 
 
 @pytest.mark.parametrize("fmt", ["glove", "word2vec"])

@@ -113,6 +113,10 @@ class NGramLM(HubMixin):
         counts = _count_chunks(_chunks(sentences, chunk_tokens), stoi, self.order)
         if counts is None:
             raise ValueError("cannot fit an n-gram LM on an empty corpus (no sentences)")
+        bad = next((w for w in stoi if w.split() != [w]), None)  # ARPA lines are words split on white space
+        if bad is not None:
+            raise ValueError(f"a word must be non-empty and hold no white space (an ARPA file could not be read "
+                             f"back), got {bad!r}")
         top = sum(len(lv["keys"]) > 0 for lv in counts)
         if top < self.order:  # the empty orders store nothing and back off (weight 1; stupid: alpha)
             warnings.warn(f"order {self.order}: the longest sentence has {top - 2} words (+ {BOS}, {EOS}), so no "

@@ -485,6 +485,13 @@ def test_empty_sentence_and_unk_word():
     assert model.logprob("qq", ["a"]) == model.logprob("<unk>", ["a"])
 
 
+@pytest.mark.parametrize("word", ["new york", "", "tab\there", "nbsp\xa0"])
+def test_a_word_that_arpa_cannot_hold_is_refused_at_fit(word):
+    """ARPA lines are words split on white space: such a word would save, then never load."""
+    with pytest.raises(ValueError, match="must be non-empty and hold no white space"):
+        NGramLM(2).fit([["a", word, "b"]])
+
+
 # ------------------------------------------------------------------ PTB
 def read_ptb(split):
     with open(PTB / f"ptb.{split}.txt") as f:
