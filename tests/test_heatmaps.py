@@ -13,7 +13,7 @@ from tiny_models import tiny_model
 def test_attention_map_rows_are_distributions_over_the_source(tmp_path):
     net = tiny_model("seq2seq_gru_bahdanau")
     m = attention_map(net, "the cat sat on the mat", beam_size=3)
-    assert m["src_tokens"][:3] == ["the", "cat", "sat"] and m["src_tokens"][-1] == "<eos>"
+    assert m["src_tokens"][:3] == ["▁the", "▁cat", "▁sat"] and m["src_tokens"][-1] == "<eos>"  # "▁": a word start
     assert len(m["weights"]) == len(m["tgt_tokens"]) and m["tgt_tokens"][-1] == "<eos>"
     for row in m["weights"]:
         assert len(row) == len(m["src_tokens"]) and math.isclose(sum(row), 1.0, abs_tol=1e-5)

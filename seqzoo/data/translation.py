@@ -181,14 +181,14 @@ def train_tokenizer(texts: Iterable[str], kind: str = "bpe", vocab_size: int = 8
     opts = dict(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(SPECIALS), show_progress=False)
     if kind == "bpe":
         tok = Tokenizer(models.BPE(unk_token=SPECIALS[0]))
-        # words split at spaces (kept as "▁") and at punctuation: decoding restores the text exactly
-        tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()])
-        tok.decoder = decoders.Metaspace()
         trainer = trainers.BpeTrainer(**opts)
     else:
         tok = Tokenizer(models.WordLevel(unk_token=SPECIALS[0]))
-        tok.pre_tokenizer = pre_tokenizers.Whitespace()
         trainer = trainers.WordLevelTrainer(**opts)
+    # words split at spaces (kept as "▁") and at punctuation: decoding restores the text exactly ("woman's", not
+    # "woman ' s"), so BLEU compares a hypothesis with the reference as written
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()])
+    tok.decoder = decoders.Metaspace()
     norm = [normalizers.NFC()] + ([normalizers.Lowercase()] if lowercase else [])
     tok.normalizer = normalizers.Sequence(norm)
     tok.train_from_iterator(texts, trainer)
