@@ -85,15 +85,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--length-penalty", type=float, default=0.0)
     p.add_argument("--trust-pickle", action="store_true", help="allow a pickled checkpoint (runs its code)")
     a = p.parse_args(argv)
+    from seqzoo.data.corpora import read_stdin_lines
+    from seqzoo.decoding import check_length_penalty
     from seqzoo.hub import from_pretrained
     from seqzoo.models.seq2seq import Seq2SeqNet
-    net = from_pretrained(a.checkpoint, trust_pickle=a.trust_pickle)
-    if not isinstance(net, Seq2SeqNet):
-        sys.exit(f"error: {a.checkpoint} is a {type(net).__name__}, not a translation model")
-    try:
-        from seqzoo.data.corpora import read_stdin_lines
+    try:  # bad input: one line
+        if a.beam < 1:
+            raise ValueError(f"--beam must be >= 1, got {a.beam}")
+        check_length_penalty(a.length_penalty)
+        net = from_pretrained(a.checkpoint, trust_pickle=a.trust_pickle)
+        if not isinstance(net, Seq2SeqNet):
+            raise ValueError(f"{a.checkpoint} is a {type(net).__name__}, not a translation model")
         out = write_heatmaps(net.eval(), read_stdin_lines(), a.out_dir, a.beam, a.length_penalty)
-    except ValueError as e:
+    except (ValueError, OSError) as e:  # FileNotFoundError included
         sys.exit(f"error: {e}")
     print(f"wrote {out}")
 

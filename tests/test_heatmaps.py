@@ -36,3 +36,9 @@ def test_no_attention_and_no_input_are_clear_errors(tmp_path, monkeypatch, capsy
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO("the dog sat\n"))
     main([str(folder), str(tmp_path / "out"), "--beam", "2"])
     assert (tmp_path / "out" / "attention_1.png").is_file()
+    for args, message in (([str(folder), "--beam", "0"], "--beam must be >= 1, got 0"),
+                          ([str(tmp_path / "nope")], "nope"),
+                          ([str(folder), "--length-penalty", "-1"], "length penalty")):
+        with pytest.raises(SystemExit) as e:
+            main([args[0], str(tmp_path / "out2"), *args[1:]])
+        assert str(e.value).startswith("error: ") and message in str(e.value) and "\n" not in str(e.value)
