@@ -216,16 +216,18 @@ EVAL_DATASETS = {"rnn_lm": "ptb", "window_lm": "ptb", "ngram": "ptb", "seq2seq":
 
 
 def run_evaluate(name_or_path: str, dataset: str | None = None, split: str = "test", data_dir: str | None = None,
-                 trust_pickle: bool = False, revision: str | None = None, batch_size: int = 10,
-                 bptt: int = 35, src_lang: str | None = None, tgt_lang: str | None = None,
-                 beam_size: int | None = None, length_penalty: float = 0.6, allow_oov: bool = False,
-                 tag_column: str = "upos") -> dict:
+                 trust_pickle: bool = False, revision: str | None = None, batch_size: int | None = None,
+                 bptt: int | None = None, src_lang: str | None = None, tgt_lang: str | None = None,
+                 beam_size: int | None = None, length_penalty: float | None = None, allow_oov: bool = False,
+                 tag_column: str | None = None) -> dict:
     """A checkpoint on one split of a corpus (default: its family's, EVAL_DATASETS). Language models:
     perplexity, token-weighted over the whole split, ``<eos>`` included, and the share of the split's words the
     model reads as ``<unk>`` (``oov_rate``; over half is an error, a wrong model or corpus, unless ``allow_oov``).
     Translation models (``src_lang`` and ``tgt_lang`` needed): BLEU and chrF with beam search. Taggers: token
     accuracy (``tag_column``). Classifiers: accuracy. CTC (G2P) models: phoneme and word error rates, beam search
-    when ``beam_size`` > 1."""
+    when ``beam_size`` > 1. A setting given for a family that does not use it is an error; unset, each takes its
+    default (LM streams: ``batch_size`` 10 columns x ``bptt`` 35; translation: beam 5, ``length_penalty`` 0.6;
+    taggers: ``upos``; CTC: beam 1)."""
     from seqzoo.data.corpora import SPLITS, load_corpus
     from seqzoo.hub import load_model, model_family
 
@@ -238,7 +240,11 @@ def run_evaluate(name_or_path: str, dataset: str | None = None, split: str = "te
     dataset = dataset or EVAL_DATASETS[family]
     out = {"model": str(name_or_path), "dataset": dataset, "split": split}
     unused = [flag for flag, given, families in (("--beam", beam_size is not None, ("seq2seq", "ctc")),
-                                                 ("--src-lang / --tgt-lang", src_lang or tgt_lang, ("seq2seq",)))
+                                                 ("--src-lang / --tgt-lang", src_lang or tgt_lang, ("seq2seq",)),
+                                                 ("--length-penalty", length_penalty is not None, ("seq2seq",)),
+                                                 ("--batch-size / --bptt", batch_size is not None or bptt is not None,
+                                                  ("rnn_lm", "window_lm")),
+                                                 ("--tag-column", tag_column is not None, ("tagger",)))
               if given and family not in families]
     if unused:  # a flag that would be ignored: the user meant another model or another verb
         raise ValueError(f"{unused[0]} does not apply to {name_or_path} ({type(model).__name__}, family {family})")
@@ -247,9 +253,11 @@ def run_evaluate(name_or_path: str, dataset: str | None = None, split: str = "te
             raise ValueError(f"{name_or_path} is a translation model: pass --src-lang and --tgt-lang (e.g. de en)")
         from seqzoo.models.seq2seq import evaluate_translation
         out.update(src_lang=src_lang, tgt_lang=tgt_lang, **evaluate_translation(
-            model, dataset, split, src_lang, tgt_lang, data_dir, beam_size or 5, length_penalty, allow_oov=allow_oov))
+            model, dataset, split, src_lang, tgt_lang, data_dir, beam_size or 5,
+            0.6 if length_penalty is None else length_penalty, allow_oov=allow_oov))
     elif family == "tagger":
         from seqzoo.models.tagger import evaluate_tagging
+        tag_column = tag_column or "upos"
         out.update(tag_column=tag_column, **evaluate_tagging(model, dataset, split, data_dir, tag_column))
     elif family == "classifier":
         from seqzoo.models.classifier import evaluate_classification
@@ -271,6 +279,7 @@ def run_evaluate(name_or_path: str, dataset: str | None = None, split: str = "te
         vocab = getattr(model, "vocab", None)
         if vocab is None:
             raise ValueError(f"{name_or_path} has no vocab.json: cannot map {dataset} to token ids")
+        batch_size, bptt = (10 if batch_size is None else batch_size), (35 if bptt is None else bptt)
         if batch_size < 1 or bptt < 1:
             raise ValueError("batch_size and bptt must be >= 1")
         lines = load_corpus(dataset, data_dir, splits=(split,))[split]["text"]  # this split alone is read
@@ -302,18 +311,18 @@ def _evaluate(argv):
     p.add_argument("--split", default="test", help="train, valid or test (default: test)")
     p.add_argument("--data-dir", default=None, help="local mirror of the corpora (default: $SEQZOO_DATA)")
     p.add_argument("--revision", default=None, help="Hub branch, tag or commit sha (default: main)")
-    p.add_argument("--batch-size", type=int, default=10, help="columns of the token stream (default: 10)")
-    p.add_argument("--bptt", type=int, default=35, help="time steps per batch (default: 35)")
+    p.add_argument("--batch-size", type=int, default=None, help="neural LMs: columns of the token stream (default: 10)")
+    p.add_argument("--bptt", type=int, default=None, help="neural LMs: time steps per batch (default: 35)")
     p.add_argument("--src-lang", default=None, help="translation models: source language, e.g. de")
     p.add_argument("--tgt-lang", default=None, help="translation models: target language, e.g. en")
     p.add_argument("--beam", type=int, default=None,
                    help="translation and CTC models: beam size, 1 = greedy (default: 5 for translation, 1 for CTC)")
-    p.add_argument("--length-penalty", type=float, default=0.6, help="translation models: GNMT alpha (default: 0.6)")
+    p.add_argument("--length-penalty", type=float, default=None, help="translation models: GNMT alpha (default: 0.6)")
     p.add_argument("--trust-pickle", action="store_true",
                    help="allow a Lightning .ckpt (a pickle; read with torch.load(weights_only=True))")
     p.add_argument("--allow-oov", action="store_true",
                    help="language models: score even if over half the words are not in the model's vocabulary")
-    p.add_argument("--tag-column", default="upos", help="taggers: upos or xpos (default: upos)")
+    p.add_argument("--tag-column", default=None, help="taggers: upos or xpos (default: upos)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     a = p.parse_args(argv)
     if a.beam is not None and a.beam < 1:

@@ -360,7 +360,9 @@ def test_cli_evaluate_ngram_and_errors(tmp_path, tiny_corpus, capsys):
     assert main(["evaluate", str(tmp_path / "nothing"), "--dataset", str(tiny_corpus)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("seqzoo evaluate: error:") and "\n" not in err
-    for flags, what in ((["--beam", "7"], "--beam"), (["--src-lang", "de"], "--src-lang / --tgt-lang")):
+    for flags, what in ((["--beam", "7"], "--beam"), (["--src-lang", "de"], "--src-lang / --tgt-lang"),
+                        (["--length-penalty", "0.6"], "--length-penalty"), (["--bptt", "20"], "--batch-size / --bptt"),
+                        (["--batch-size", "4"], "--batch-size / --bptt"), (["--tag-column", "xpos"], "--tag-column")):
         assert main(["evaluate", str(folder), "--dataset", str(tiny_corpus), *flags]) == 1  # would be ignored
         err = capsys.readouterr().err.strip()
         assert err == f"seqzoo evaluate: error: {what} does not apply to {folder} (NGramLM, family ngram)", err
