@@ -104,6 +104,9 @@ def predict_main(argv=None) -> int:
     family = model_family(model)
     if family not in PREDICT_FAMILIES:  # before reading stdin: a wrong model fails at once
         raise ValueError(_not_predictable(model, family))
+    for flag, given, fam in (("--beam", a.beam != 1, "ctc"), ("--conll", a.conll, "tagger")):
+        if given and family != fam:  # it would be ignored: the user meant another model
+            raise ValueError(f"{flag} applies to {fam} models; {a.checkpoint} is a {type(model).__name__} ({family})")
     lines = read_stdin_lines()
     if isinstance(model, torch.nn.Module):  # an n-gram LM is numpy arrays: it runs on the CPU
         model = model.to(device)

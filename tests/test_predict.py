@@ -323,8 +323,11 @@ def test_seqzoo_predict_scores_each_line_with_an_ngram_lm(tmp_path, monkeypatch,
 def test_predict_on_a_translation_model_or_bad_flags_is_one_line(tmp_path, monkeypatch, capsys):
     from tiny_models import tiny_model
     mt = tiny_model("seq2seq_gru_bahdanau").save_pretrained(tmp_path / "mt")
+    clf = tiny_model("bilstm_max_classifier_1x200").save_pretrained(tmp_path / "clf")
     gpu, no_gpu = ("cuda:99", "this machine has") if torch.cuda.is_available() else ("cuda", "CUDA is not available")
     for argv, msg in (([str(mt)], "translate with seqzoo translate"), ([str(mt), "--beam", "0"], "--beam must be >= 1"),
+                      ([str(clf), "--beam", "3"], "--beam applies to ctc models"),
+                      ([str(clf), "--conll"], "--conll applies to tagger models"),
                       ([str(mt), "--device", "tpu"], "--device tpu: unknown device"),
                       ([str(mt), "--device", gpu], f"--device {gpu}: {no_gpu}")):
         _stdin(monkeypatch, "a b\n")
