@@ -581,6 +581,8 @@ def evaluate(vectors, analogies: str | None = "default", similarity: dict[str, s
     default_an, default_sim = default_eval_files(data_dir)
     analogies = default_an if analogies == "default" else analogies
     similarity = default_sim if similarity == "default" else (similarity or {})
+    if isinstance(similarity, (str, os.PathLike)):  # one file: named by its stem
+        similarity = {Path(similarity).stem: str(similarity)}
     res: dict = {"vocab_size": len(kv), "dim": kv.vector_size, "restrict_vocab": restrict_vocab}
     asked = skipped = 0
     quiet = logging.getLogger("gensim.models.keyedvectors")  # it logs every skipped question

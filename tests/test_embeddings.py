@@ -409,6 +409,7 @@ def test_simlex_original_layout_is_cut_to_three_columns(tmp_path):
     three.write_text("\n".join(f"{words[i]}\t{words[i + 1]}\t{i % 7 + 0.5}" for i in range(20)) + "\n")
     m = evaluate(kv, analogies=None, similarity={"orig": str(p), "three": str(three)})
     assert m["orig_spearman"] == m["three_spearman"] == kv.evaluate_word_pairs(str(three))[1].statistic
+    assert evaluate(kv, analogies=None, similarity=three)["three_spearman"] == m["three_spearman"]  # one file
 
 
 # -- the CLI verb -----------------------------------------------------------------------------------

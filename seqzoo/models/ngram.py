@@ -27,6 +27,7 @@ ids), so memory holds one chunk and the distinct n-grams, never the corpus.
 """
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 import math
@@ -589,56 +590,71 @@ def _read_arpa(path) -> tuple[list[str], list[list[np.ndarray]]]:
     """The vocabulary (specials first) and, per order, [word ids (count, n), ln p, ln backoff (0 if absent)].
 
     The file is read line by line and each section parsed ``_CHUNK`` lines at a time, words turned into ids at
-    once: memory is that of the id arrays, not of the file's text."""
-    with open(path, encoding="utf-8") as f:
-        lines = iter(f)
-        for line in lines:
-            if line.strip() == "\\data\\":
+    once: memory is that of the id arrays, not of the file's text. A gzipped file (``.arpa.gz``, as KenLM and
+    SRILM write) is read as it is."""
+    try:
+        with _open_text(path) as f:
+            return _parse_arpa(path, f)
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text at byte {e.start} of a line: not an ARPA file?") from None
+
+
+def _open_text(path):
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rt", encoding="utf-8") if gz else open(path, encoding="utf-8")
+
+
+def _parse_arpa(path, f) -> tuple[list[str], list[list[np.ndarray]]]:
+    """:func:`_read_arpa` on the open text file ``f``."""
+    lines = iter(f)
+    for line in lines:
+        if line.strip() == "\\data\\":
+            break
+    else:
+        raise ValueError(f"{path}: not an ARPA file (no \\data\\ header)")
+    expected, line = {}, ""
+    for line in lines:
+        m = re.match(r"\s*ngram\s+(\d+)\s*=\s*(\d+)", line)
+        if m:
+            expected[int(m.group(1))] = int(m.group(2))
+        elif line.strip():
+            break
+    if not expected or sorted(expected) != list(range(1, len(expected) + 1)):
+        raise ValueError(f"{path}: bad \\data\\ header {sorted(expected.items())}")
+    stoi: dict[str, int] | None = None  # known once the 1-grams are read
+    vocab: list[str] = []
+    mats = []
+    for n in range(1, len(expected) + 1):
+        while line and not line.strip():
+            line = next(lines, "")
+        if line.strip() != f"\\{n}-grams:":
+            raise ValueError(f"{path}: no \\{n}-grams: section (found {line.strip()[:40]!r})")
+
+        def parse(block: list[str]):  # 1-grams keep their words: the vocabulary is built from them
+            words, lp, bo = _parse_section("".join(block), n, path)
+            return (words if stoi is None else _ids(words, stoi, n, path)), lp, bo
+
+        parts, block, line = [], [], ""
+        for line in lines:  # up to the next line starting with a backslash
+            if line.startswith("\\"):
                 break
+            block.append(line)
+            if len(block) == _CHUNK:
+                parts.append(parse(block))
+                block = []
         else:
-            raise ValueError(f"{path}: not an ARPA file (no \\data\\ header)")
-        expected, line = {}, ""
-        for line in lines:
-            m = re.match(r"\s*ngram\s+(\d+)\s*=\s*(\d+)", line)
-            if m:
-                expected[int(m.group(1))] = int(m.group(2))
-            elif line.strip():
-                break
-        if not expected or sorted(expected) != list(range(1, len(expected) + 1)):
-            raise ValueError(f"{path}: bad \\data\\ header {sorted(expected.items())}")
-        stoi: dict[str, int] | None = None  # known once the 1-grams are read
-        vocab: list[str] = []
-        mats = []
-        for n in range(1, len(expected) + 1):
-            while line and not line.strip():
-                line = next(lines, "")
-            if line.strip() != f"\\{n}-grams:":
-                raise ValueError(f"{path}: no \\{n}-grams: section (found {line.strip()[:40]!r})")
-
-            def parse(block: list[str]):  # 1-grams keep their words: the vocabulary is built from them
-                words, lp, bo = _parse_section("".join(block), n, path)
-                return (words if stoi is None else _ids(words, stoi, n, path)), lp, bo
-
-            parts, block, line = [], [], ""
-            for line in lines:  # up to the next line starting with a backslash
-                if line.startswith("\\"):
-                    break
-                block.append(line)
-                if len(block) == _CHUNK:
-                    parts.append(parse(block))
-                    block = []
-            else:
-                line = ""
-            parts.append(parse(block))
-            ids, lp, bo = (np.concatenate([p[k] for p in parts]) for k in range(3))
-            if len(lp) != expected[n]:
-                raise ValueError(f"{path}: {len(lp)} {n}-grams where the header says {expected[n]}")
-            if stoi is None:
-                words = ids[:, 0].tolist()
-                vocab = [BOS, EOS, UNK] + [w for w in words if w not in (BOS, EOS, UNK)]
-                stoi = {w: i for i, w in enumerate(vocab)}
-                ids = np.array([stoi[w] for w in words], dtype=np.int64).reshape(-1, 1)
-            mats.append([ids, _from_log10(lp), _from_log10(bo)])
+            line = ""
+        parts.append(parse(block))
+        ids, lp, bo = (np.concatenate([p[k] for p in parts]) for k in range(3))
+        if len(lp) != expected[n]:
+            raise ValueError(f"{path}: {len(lp)} {n}-grams where the header says {expected[n]}")
+        if stoi is None:
+            words = ids[:, 0].tolist()
+            vocab = [BOS, EOS, UNK] + [w for w in words if w not in (BOS, EOS, UNK)]
+            stoi = {w: i for i, w in enumerate(vocab)}
+            ids = np.array([stoi[w] for w in words], dtype=np.int64).reshape(-1, 1)
+        mats.append([ids, _from_log10(lp), _from_log10(bo)])
     return vocab, mats
 
 

@@ -253,6 +253,21 @@ def test_arpa_round_trip(tmp_path, smoothing):
         assert model.perplexity(test) == math.inf
 
 
+def test_gzipped_arpa_reads_as_plain_and_a_non_utf8_file_is_named(tmp_path):
+    """KenLM and SRILM write .arpa.gz; a binary or Latin-1 file is one line naming it."""
+    import gzip
+    import shutil
+    model = NGramLM(3).fit(zipf_corpus(n_sents=200, seed=3))
+    model.to_arpa(tmp_path / "m.arpa")
+    with open(tmp_path / "m.arpa", "rb") as f, gzip.open(tmp_path / "m.arpa.gz", "wb") as g:
+        shutil.copyfileobj(f, g)
+    plain, gz = NGramLM.from_arpa(tmp_path / "m.arpa"), NGramLM.from_arpa(tmp_path / "m.arpa.gz")
+    assert gz.vocab == plain.vocab and gz.logprob("w2", ["<s>", "w1"]) == plain.logprob("w2", ["<s>", "w1"])
+    (tmp_path / "latin1.arpa").write_bytes(b"\\data\\\nngram 1=1\n\n\\1-grams:\n-1.0\tcaf\xe9\n")
+    with pytest.raises(ValueError, match=r"latin1.arpa: not UTF-8 text"):
+        NGramLM.from_arpa(tmp_path / "latin1.arpa")
+
+
 @pytest.mark.filterwarnings("ignore:.*fallback")
 @pytest.mark.parametrize("chunk", [1, 2, 7, 10 ** 6])
 def test_arpa_written_and_read_in_chunks(tmp_path, monkeypatch, chunk):
