@@ -62,6 +62,9 @@ def grow_vocab(net, new_size: int, vectors=None, vocab: Vocab | None = None):
     k = new_size - old
     if k < 0:
         raise ValueError(f"new_size {new_size} is smaller than the vocab_size {old}")
+    if vectors is not None and net.config.tie_weights:
+        raise ValueError("--vectors cannot start the new words of a model with tied weights: its embedding is its "
+                         "softmax, so their vectors would change what it predicts; drop --vectors")
     grown = RNNLM(RNNLMConfig(**{**asdict(net.config), "vocab_size": new_size}))
     src = net.state_dict()
     unk = 0  # Vocab.unk_id: the specials come first

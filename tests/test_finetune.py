@@ -42,6 +42,9 @@ def test_grown_model_predicts_what_the_old_one_did(tied):
     assert tied == (grown.decoder.weight is grown.embed.weight)
     with pytest.raises(ValueError, match="smaller than the vocab_size"):
         grow_vocab(net, 10)
+    if tied:  # a new word's own vector would also be its softmax row: what the model predicts would change
+        with pytest.raises(ValueError, match="cannot start the new words of a model with tied weights"):
+            grow_vocab(net, 25, vectors=object(), vocab=None)
 
 
 def _pretrained(tmp_path):
