@@ -465,7 +465,8 @@ def load_checkpoint_folder(folder: str | os.PathLike, trust_pickle: bool = False
         listed["vocab"] = {"file": cfg["vocab_file"], "kind": "vocab"}
     vocabs = {}
     for name, entry in listed.items():
-        if name not in VOCABULARIES or not isinstance(entry, dict) or entry.get("kind") != VOCABULARIES[name][0]:
+        if (name not in VOCABULARIES or not isinstance(entry, dict) or entry.get("kind") != VOCABULARIES[name][0]
+                or not isinstance(entry.get("file"), str)):
             raise ValueError(f"{cfg_path}: bad vocabularies entry {name!r}: {entry!r}")
         path = folder / entry["file"]
         if not path.is_file():
@@ -540,7 +541,7 @@ def load_lightning_checkpoint(path: str | os.PathLike, trust_pickle: bool = Fals
     files those rebuilt by the task's datamodule from ``datamodule_hyper_parameters`` (``data_dir`` replaces the
     saved one); a Seq2Seq task's tokenizers come from its hyperparameters. Refused unless ``trust_pickle``; read with
     ``torch.load(weights_only=True)``; ``net.`` prefixes stripped."""
-    path = Path(path)
+    path = Path(path).expanduser()
     ckpt = _torch_load_weights_only(path, trust_pickle)
     if not (isinstance(ckpt, dict) and isinstance(ckpt.get("state_dict"), dict)
             and isinstance(ckpt.get("hyper_parameters"), dict)):

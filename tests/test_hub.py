@@ -192,6 +192,15 @@ def test_corrupted_safetensors_is_a_clear_error(saved):
         hub.from_pretrained(folder)
 
 
+def test_a_vocabularies_entry_without_a_file_is_named(saved):
+    _, folder = saved
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["vocabularies"]["vocab"] = {"kind": "vocab"}
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="bad vocabularies entry 'vocab'"):
+        hub.from_pretrained(folder)
+
+
 def test_newer_format_version_is_refused(saved):
     _, folder = saved
     cfg = json.loads((folder / "config.json").read_text())
