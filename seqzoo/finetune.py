@@ -198,7 +198,7 @@ def _check_run(model, out, epochs: int, max_steps: int, lr: float | None, lr_dec
     """The training flags every fine-tuning shares, and the output folder (default ``runs/finetune/<base name>``),
     checked before anything is loaded or trained: a run that can only fail, never stop or change nothing is refused
     up front. Returns the output folder's absolute path."""
-    from seqzoo.hub import check_target
+    from seqzoo.hub import PICKLE_SUFFIXES, check_target
     if epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {epochs}")
     if max_steps != -1 and max_steps < 1:
@@ -209,7 +209,6 @@ def _check_run(model, out, epochs: int, max_steps: int, lr: float | None, lr_dec
         raise ValueError(f"--lr-decay must be a finite number > 0, got {lr_decay}")
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
-    from seqzoo.hub import PICKLE_SUFFIXES
     name = Path(str(model).rstrip("/")).name
     target = check_target(out if out is not None else
                           Path("runs/finetune") / (Path(name).stem if name.endswith(PICKLE_SUFFIXES) else name))
