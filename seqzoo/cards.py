@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from seqzoo.utils import write_text_atomic
+
 __all__ = ["make_card", "write_cards", "card_for_run", "card_metadata", "family_of", "KINDS"]
 
 _CELL_TAGS = {"lstm": "lstm", "gru": "gru", "rnn_tanh": "rnn", "rnn_relu": "rnn"}
@@ -367,6 +369,6 @@ def write_cards(recipe_dir: str | os.PathLike, out_dir: str | os.PathLike = "mod
             continue
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"{card[0]}.md"
-        path.write_text(card[1], encoding="utf-8")
+        write_text_atomic(path, card[1])
         written.append(path)
     return written

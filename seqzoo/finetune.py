@@ -236,7 +236,8 @@ def _save(net, model, out, trainer, start: float, command: str, corpus: str | No
     if diverged or not all(torch.isfinite(p).all() for p in params):
         raise ValueError(f"fine-tuning diverged ({', '.join(diverged) or 'non-finite weights'} after training): "
                          f"nothing was saved; try a lower --lr")
-    from seqzoo.recipes import _atomic_write, _cwd_relative, _epochs_trained, device_name
+    from seqzoo.recipes import _cwd_relative, _epochs_trained, device_name
+    from seqzoo.utils import write_text_atomic
     epochs = _epochs_trained(trainer)  # a fraction where --max-steps stopped inside an epoch
     run = {"metrics": result["after"], "epochs": epochs, "wall_seconds": round(time.perf_counter() - start, 1),
            "device": device_name(trainer.strategy.root_device)}
@@ -245,7 +246,7 @@ def _save(net, model, out, trainer, start: float, command: str, corpus: str | No
               "seconds": round(time.perf_counter() - start, 1)}
     if trainer.is_global_zero:
         save_pretrained(net, out, card=card, **({"vocab": vocab} if vocab is not None else {}))
-        _atomic_write(out / "finetune.json", json.dumps(result, indent=2) + "\n")
+        write_text_atomic(out / "finetune.json", json.dumps(result, indent=2) + "\n")
     return result
 
 

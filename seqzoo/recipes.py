@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from seqzoo.utils import write_text_atomic
+
 __all__ = ["reproduce", "run_fit", "run_retest", "device_name", "software_versions", "History", "write_results"]
 
 
@@ -254,18 +256,12 @@ def read_spec(path: Path, what: str = "recipe") -> dict:
     return spec
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_results(folder: Path, run: dict) -> dict:
     """Merge one run into ``folder/results.json`` (replacing a run of the same name)."""
     path = folder / "results.json"
     results = _load_results(path)
     results["runs"] = [r for r in results["runs"] if r["name"] != run["name"]] + [run]
-    _atomic_write(path, json.dumps(results, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(results, indent=2) + "\n")
     return results
 
 
@@ -302,7 +298,7 @@ def write_report(folder: Path, recipe: dict) -> None:
                      f"{r['wall_seconds'] if r else ''} | {r['device'] if r else ''} |")
     if recipe.get("notes"):
         lines += ["", recipe["notes"].strip()]
-    _atomic_write(folder / "results.md", "\n".join(lines) + "\n")
+    write_text_atomic(folder / "results.md", "\n".join(lines) + "\n")
     _plot(folder, results, recipe)
 
 
@@ -346,10 +342,10 @@ def _write_card(folder: Path, run: dict) -> None:
         return
     name, text = card
     if run.get("export_dir") and Path(run["export_dir"]).is_dir():
-        _atomic_write(Path(run["export_dir"]) / "README.md", text)
+        write_text_atomic(Path(run["export_dir"]) / "README.md", text)
     cards = folder.resolve().parents[1] / "model_cards"
     if cards.is_dir():
-        _atomic_write(cards / f"{name}.md", text)
+        write_text_atomic(cards / f"{name}.md", text)
         print(f"model card: {cards / f'{name}.md'}")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from torch import nn
 
-__all__ = ["require", "evaluating", "batched", "check_oov", "check_folder", "write_folder"]
+__all__ = ["require", "evaluating", "batched", "check_oov", "check_folder", "write_folder", "write_text_atomic"]
 
 
 def require(net: nn.Module, *names: str) -> None:
@@ -87,4 +87,19 @@ def write_folder(out: Path, write) -> None:
             os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """``path`` holds the old text or the new, never part of it: written to a temporary file beside it (a name of
+    its own, so writers never share one), then renamed over it."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
         raise

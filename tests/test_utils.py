@@ -86,3 +86,21 @@ def test_write_folder_replaces_whole_or_keeps_the_old_one(tmp_path, monkeypatch)
     monkeypatch.undo()
     assert sorted(p.name for p in out.iterdir()) == ["a.txt"] and (out / "a.txt").read_text() == "1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary folder left behind
+
+
+def test_write_text_atomic_keeps_the_old_text_on_failure(tmp_path, monkeypatch):
+    import os
+
+    import pytest
+
+    from seqzoo.utils import write_text_atomic
+    p = tmp_path / "results.json"
+    write_text_atomic(p, "old ü\n")
+    assert p.read_text(encoding="utf-8") == "old ü\n" and oct(p.stat().st_mode & 0o777) == "0o644"
+
+    def fail(*args):
+        raise OSError("disk full")
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_text_atomic(p, "new\n")
+    assert p.read_text(encoding="utf-8") == "old ü\n" and [q.name for q in tmp_path.iterdir()] == ["results.json"]
