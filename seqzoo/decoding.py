@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import torch
 
-from seqzoo.utils import evaluating
+from seqzoo.utils import evaluating, parse_device
 
 __all__ = ["Hypothesis", "StepFn", "reorder_state", "suppress", "length_penalty", "check_length_penalty", "filter_logits",
            "greedy", "sample", "beam_search", "generate", "generate_main", "translate_main"]
@@ -343,8 +343,7 @@ def translate_main(argv=None) -> int:
             raise ValueError(f"{flag} must be >= 1, got {value}")
     from seqzoo.hub import PICKLE_SUFFIXES, from_pretrained
     from seqzoo.models.seq2seq import Seq2Seq, Seq2SeqNet
-    from seqzoo.predict import _device
-    a.device = _device(a.device)
+    a.device = parse_device(a.device)
     if str(a.checkpoint).endswith(PICKLE_SUFFIXES):
         if not a.trust_pickle:
             raise ValueError(f"{a.checkpoint} is a Lightning .ckpt, a pickle: pass --trust-pickle if you trust its "

@@ -21,6 +21,8 @@ import sys
 
 import torch
 
+from seqzoo.utils import parse_device
+
 __all__ = ["predict_lines", "predict_main"]
 
 PREDICT_FAMILIES = ("tagger", "classifier", "ctc", "rnn_lm", "window_lm", "ngram")
@@ -65,21 +67,6 @@ def _not_predictable(model, family: str) -> str:
             f"language models; translate with seqzoo translate")
 
 
-def _device(name: str) -> torch.device:
-    """``--device``'s torch.device; a ValueError if it is not cpu or cuda[:N], or not on this machine."""
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        device = None
-    if device is None or device.type not in ("cpu", "cuda"):
-        raise ValueError(f"--device {name}: unknown device; use cpu or cuda (cuda:N for GPU N)")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: CUDA is not available on this machine")
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    return device
-
-
 def predict_main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="seqzoo predict", description=__doc__.replace("``", "").replace(":func:", ""),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -97,7 +84,7 @@ def predict_main(argv=None) -> int:
     for flag, value in (("--beam", a.beam), ("--batch-size", a.batch_size)):
         if value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
-    device = _device(a.device)
+    device = parse_device(a.device)
     from seqzoo.data.corpora import read_stdin_lines
     from seqzoo.hub import load_model, model_family
     model = load_model(a.checkpoint, a.trust_pickle, a.data_dir, a.revision)

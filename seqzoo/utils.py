@@ -1,7 +1,7 @@
 """Small helpers shared across seqzoo: run a network in eval mode and give the caller's mode back, cut a list into
 batches, check that a network carries the vocabularies that reading or writing text needs (every inference
-method: tag, classify, transcribe, translate, generate, perplexity), and write an output folder atomically
-(checkpoints, trained word vectors)."""
+method: tag, classify, transcribe, translate, generate, perplexity), write an output folder or a text file
+atomically (checkpoints, trained word vectors, results), and read a --device flag."""
 from __future__ import annotations
 
 import os
@@ -10,9 +10,11 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import torch
 from torch import nn
 
-__all__ = ["require", "evaluating", "batched", "check_oov", "check_folder", "write_folder", "write_text_atomic"]
+__all__ = ["require", "evaluating", "batched", "check_oov", "check_folder", "write_folder", "write_text_atomic",
+           "parse_device"]
 
 
 def require(net: nn.Module, *names: str) -> None:
@@ -103,3 +105,18 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def parse_device(name: str) -> torch.device:
+    """``--device``'s torch.device; a ValueError if it is not cpu or cuda[:N], or not on this machine."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {name}: unknown device; use cpu or cuda (cuda:N for GPU N)")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: CUDA is not available on this machine")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
