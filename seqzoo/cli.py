@@ -448,12 +448,13 @@ def _finetune(argv):
         print(json.dumps(r))
     else:
         b, f, o = r["before"], r["after"], r["oov"]
-        metric, fmt = ("nats_per_char", ".3f") if "valid_nats_per_char" in f else ("perplexity", ".2f")
+        chars = "valid_nats_per_char" in f  # a char LM: nats per character, as its recipe reports it
+        metric, fmt, unit = ("nats_per_char", ".3f", "characters") if chars else ("perplexity", ".2f", "words")
         test = (f", test {b['test_' + metric]:{fmt}} -> {f['test_' + metric]:{fmt}}" if f"test_{metric}" in f
                 else " (no --test given)")
         print(f"{a.model} -> {r['out']}: valid {metric.replace('_', ' ')} {b['valid_' + metric]:{fmt}} -> "
               f"{f['valid_' + metric]:{fmt}}{test}; OOV rate (valid) "
-              f"{100 * o['valid_before']:.2f}% -> {100 * o['valid_after']:.2f}% ({r['new_words']} new {'characters' if metric == 'nats_per_char' else 'words'})")
+              f"{100 * o['valid_before']:.2f}% -> {100 * o['valid_after']:.2f}% ({r['new_words']} new {unit})")
 
 
 VERBS = {
