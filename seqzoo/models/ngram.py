@@ -674,9 +674,8 @@ def _parse_section(body: str, n: int, path="ARPA file") -> tuple[np.ndarray, np.
     starts = np.flatnonzero(~space & np.concatenate([[True], space[:-1]]))  # first byte of every field
     per_line = np.bincount(np.searchsorted(np.flatnonzero(np.frombuffer(raw, np.uint8) == 10), starts))
     per_line = per_line[per_line > 0]
-    tokens = body.split()
-    if len(tokens) != len(starts):  # Unicode white space inside words: split on ASCII only, as KenLM
-        tokens = [t.decode("utf-8") for t in raw.split()]
+    # fields are split on ASCII white space only, as KenLM does: a word may hold (or end in) a no-break space
+    tokens = body.split() if body.isascii() else [t.decode("utf-8") for t in raw.split()]
     if ((per_line != n + 1) & (per_line != n + 2)).any():
         raise ValueError(f"{path}: malformed line in the ARPA {n}-gram section")
     tokens = np.array(tokens, dtype=object)

@@ -263,6 +263,10 @@ def test_gzipped_arpa_reads_as_plain_and_a_non_utf8_file_is_named(tmp_path):
         shutil.copyfileobj(f, g)
     plain, gz = NGramLM.from_arpa(tmp_path / "m.arpa"), NGramLM.from_arpa(tmp_path / "m.arpa.gz")
     assert gz.vocab == plain.vocab and gz.logprob("w2", ["<s>", "w1"]) == plain.logprob("w2", ["<s>", "w1"])
+    # KenLM splits fields on ASCII white space only: a word ending in a no-break space keeps it
+    (tmp_path / "nbsp.arpa").write_text("\\data\\\nngram 1=4\n\n\\1-grams:\n-1.0\t<s>\n-0.5\t</s>\n"
+                                        "-0.5\t<unk>\n-0.3\ta\xa0\n\n\\end\\\n", encoding="utf-8")
+    assert "a\xa0" in NGramLM.from_arpa(tmp_path / "nbsp.arpa").vocab
     (tmp_path / "latin1.arpa").write_bytes(b"\\data\\\nngram 1=1\n\n\\1-grams:\n-1.0\tcaf\xe9\n")
     with pytest.raises(ValueError, match=r"latin1.arpa: not UTF-8 text"):
         NGramLM.from_arpa(tmp_path / "latin1.arpa")
