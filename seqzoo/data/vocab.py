@@ -11,6 +11,8 @@ import os
 from collections import Counter
 from typing import Iterable, Sequence
 
+from seqzoo.utils import write_text_atomic
+
 __all__ = ["Vocab", "SPECIALS", "UNK", "EOS", "PAD", "BOS", "tokenize", "LEVELS"]
 
 UNK, EOS, PAD, BOS = "<unk>", "<eos>", "<pad>", "<bos>"
@@ -112,10 +114,7 @@ class Vocab:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write JSON atomically (temp file, then rename)."""
-        tmp = f"{path}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, ensure_ascii=False)
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(self.to_dict(), ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Vocab":
